@@ -1,0 +1,30 @@
+//! Boards: a CPU, its address map and devices, and the run loop that drives them.
+
+pub mod riscv_virt;
+
+/// How guest time advances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeMode {
+    /// Timers follow the host's clock.
+    Host,
+    /// Timers advance by one tick every this many instructions (reproducible runs).
+    Instructions(u64),
+}
+
+/// When a run must end even if the guest does not end it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    pub timeout: Option<std::time::Duration>,
+    pub max_insns: Option<u64>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    /// The guest powered off with this status.
+    Exit(u32),
+    /// The guest asked for a reset.
+    Reset,
+    Timeout,
+    InsnLimit,
+}

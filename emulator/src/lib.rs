@@ -1,0 +1,9 @@
+//! petrel's emulator crate: CPU interpreters (one module tree per ISA), boards, the run loop and
+//! the `petrel` command line.
+
+pub mod board;
+pub mod bus;
+pub mod cli;
+pub mod console;
+pub mod elf;
+pub mod riscv;
