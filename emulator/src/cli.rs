@@ -141,14 +141,25 @@ fn boot(args: BootArgs) -> Result<i32, String> {
     let started = std::time::Instant::now();
     let mut insns = 0u64;
     let mut stdout = std::io::stdout();
-    let end = loop {
+    // A guest reset rebuilds the machine from the same files, as a power cycle would.
+    let status = loop {
         let mut m = RiscvVirt::new(&cfg, input.clone())?;
         m.load_elf(&file)
             .map_err(|e| format!("{}: {e}", kernel.display()))?;
         let end = m.run(&limits, &mut stdout);
         insns += m.hart.instret;
-        if end != RunEnd::Reset {
-            break end;
+        match end {
+            RunEnd::Reset => continue,
+            RunEnd::Exit(code) => break code as i32,
+            RunEnd::Timeout => {
+                let t = limits.timeout.unwrap_or_default();
+                eprintln!("petrel: timeout: the guest was stopped after {t:?}");
+                break EXIT_TIMEOUT;
+            }
+            RunEnd::InsnLimit => {
+                eprintln!("petrel: the guest was stopped after {insns} instructions");
+                break EXIT_TIMEOUT;
+            }
         }
     };
     if args.stats {
@@ -158,19 +169,5 @@ fn boot(args: BootArgs) -> Result<i32, String> {
             insns as f64 / secs / 1e6
         );
     }
-    Ok(match end {
-        RunEnd::Exit(code) => code as i32,
-        RunEnd::Timeout => {
-            eprintln!(
-                "petrel: timeout: the guest was stopped after {:?}",
-                limits.timeout.unwrap_or_default()
-            );
-            EXIT_TIMEOUT
-        }
-        RunEnd::InsnLimit => {
-            eprintln!("petrel: the guest was stopped after {insns} instructions");
-            EXIT_TIMEOUT
-        }
-        RunEnd::Reset => unreachable!("resets restart the loop"),
-    })
+    Ok(status)
 }

@@ -80,8 +80,10 @@ impl RiscvVirt {
         bus.map(UART_BASE, uart16550::SIZE, uart.clone());
         bus.map(TEST_BASE, sifive_test::SIZE, finisher.clone());
         bus.htif_out = Some(out_tx);
+        let mut hart = Hart::new(0, size);
+        hart.clint = Some(clint.clone());
         let mut m = RiscvVirt {
-            hart: Hart::new(0, size),
+            hart,
             bus,
             clint,
             uart,

@@ -9,6 +9,9 @@ use super::icache::{ICache, SLOT_INSNS};
 use super::mmu::{Access, Tlb};
 use super::{cause, Priv, Trap};
 use crate::bus::{Bus, PAGE_SIZE};
+use petrel_devices::clint::Clint;
+use std::cell::RefCell;
+use std::rc::Rc;
 
 /// Why `run` returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,8 +63,13 @@ pub struct Hart {
     pub instret_offset: u64,
     pub cycle_frozen: u64,
     pub instret_frozen: u64,
-    /// LR reservation (virtual address), or u64::MAX.
+    /// LR reservation (virtual address), or u64::MAX, and the value LR read: SC also fails
+    /// when memory no longer holds that value (as QEMU does), which catches this hart's own
+    /// intervening stores without a check on every store.
     pub reservation: u64,
+    pub reservation_value: u64,
+    /// The timer whose mtime is the `time` CSR (None on a board without one).
+    pub clint: Option<Rc<RefCell<Clint>>>,
     pub waiting: bool,
     pub(crate) tlb: Box<[Tlb; 4]>,
     pub(crate) fetch_ctx: usize,
@@ -115,6 +123,8 @@ impl Hart {
             cycle_frozen: 0,
             instret_frozen: 0,
             reservation: u64::MAX,
+            reservation_value: 0,
+            clint: None,
             waiting: false,
             tlb: Box::new([Tlb::new(), Tlb::new(), Tlb::new(), Tlb::new()]),
             fetch_ctx: Priv::M as usize,
@@ -242,7 +252,9 @@ impl Hart {
     /// that could unmask one changes). Returns how many retired and why it stopped.
     pub fn run(&mut self, bus: &mut Bus, budget: u64) -> (u64, StopReason) {
         let start = self.instret;
-        let end = start.saturating_add(budget);
+        // Traps retire nothing but still count against the budget, so a guest stuck in a
+        // fault loop cannot keep `run` from returning.
+        let mut end = start.saturating_add(budget);
         self.stop = false;
         if let Some(irq) = self.pending_interrupt() {
             self.take_trap(cause::INTERRUPT | irq, 0);
@@ -256,6 +268,7 @@ impl Hart {
                 Ok(p) => p,
                 Err(t) => {
                     self.take_trap(t.cause, t.tval);
+                    end = end.saturating_sub(1);
                     continue;
                 }
             };
@@ -268,6 +281,7 @@ impl Hart {
                         Ok(i) => insn = i,
                         Err(t) => {
                             self.take_trap(t.cause, t.tval);
+                            end = end.saturating_sub(1);
                             break;
                         }
                     }
@@ -283,6 +297,7 @@ impl Hart {
                             t.tval = self.insn_bits(bus);
                         }
                         self.take_trap(t.cause, t.tval);
+                        end = end.saturating_sub(1);
                         break;
                     }
                 }
@@ -339,6 +354,18 @@ impl Hart {
             .ok_or(Trap::new(cause::INSN_ACCESS, next))?;
         let hi = bus.ram.read::<2>(hi_off) as u32;
         Ok(decode32(u32::from(lo) | (hi << 16)))
+    }
+
+    /// mtime now (the `time` CSR), with an instruction-driven clock brought up to date.
+    pub fn read_time(&mut self) -> u64 {
+        match &self.clint {
+            Some(c) => {
+                let mut c = c.borrow_mut();
+                c.clock.set_instructions(self.instret);
+                c.mtime()
+            }
+            None => self.time,
+        }
     }
 
     /// The encoding at pc (it was just fetched, so it translates), for mtval on illegal
@@ -412,7 +439,12 @@ impl Hart {
         if writes {
             self.csr_check_write(csr)?;
         }
-        let old = self.csr_read(csr, self.time)?;
+        let time = if matches!(csr, 0xc01 | 0x144 | 0x344) {
+            self.read_time()
+        } else {
+            self.time
+        };
+        let old = self.csr_read(csr, time)?;
         if writes {
             let new = match insn.op {
                 Op::Csrrw | Op::Csrrwi => src,
@@ -622,21 +654,27 @@ impl Hart {
                     bus.ram.read::<8>(off)
                 };
                 self.reservation = x1;
+                self.reservation_value = v;
                 w!(v);
             }
             ScW | ScD => {
-                if self.reservation == x1 {
+                let mut ok = self.reservation == x1;
+                if ok {
                     if insn.op == ScW {
                         let off = self.amo_offset::<4>(bus, x1, Access::Store)?;
-                        bus.ram.write::<4>(off, x2);
+                        ok = bus.ram.read::<4>(off) as i32 as i64 as u64 == self.reservation_value;
+                        if ok {
+                            bus.ram.write::<4>(off, x2);
+                        }
                     } else {
                         let off = self.amo_offset::<8>(bus, x1, Access::Store)?;
-                        bus.ram.write::<8>(off, x2);
+                        ok = bus.ram.read::<8>(off) == self.reservation_value;
+                        if ok {
+                            bus.ram.write::<8>(off, x2);
+                        }
                     }
-                    w!(0);
-                } else {
-                    w!(1);
                 }
+                w!(u64::from(!ok));
                 self.reservation = u64::MAX;
             }
             AmoswapW | AmoaddW | AmoxorW | AmoandW | AmoorW | AmominW | AmomaxW | AmominuW

@@ -337,6 +337,7 @@ impl Hart {
                 }
                 return Ok(());
             }
+            self.sync_clock();
             if pa % N as u64 != 0 || !bus.mmio_write(pa, N as u32, v) {
                 return Err(access_fault(Access::Store, va));
             }
@@ -363,6 +364,13 @@ impl Hart {
         bus.after_ram_store(pa, first as u32);
         bus.after_ram_store(pa2, (N - first) as u32);
         Ok(())
+    }
+
+    /// Devices that read the clock (the CLINT's mtime) see the current instruction count.
+    fn sync_clock(&mut self) {
+        if let Some(c) = &self.clint {
+            c.borrow_mut().clock.set_instructions(self.instret);
+        }
     }
 
     /// Resolves an aligned atomic access to a RAM offset (atomics on MMIO are access faults).
