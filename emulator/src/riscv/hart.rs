@@ -499,9 +499,10 @@ impl Hart {
     #[inline(always)]
     fn exec(&mut self, bus: &mut Bus, insn: Insn) -> Result<(), Trap> {
         use Op::*;
-        let rd = insn.rd as usize;
-        let x1 = self.x[insn.rs1 as usize];
-        let x2 = self.x[insn.rs2 as usize];
+        // Register fields are 5 bits; the masks let the compiler drop bounds checks.
+        let rd = (insn.rd & 31) as usize;
+        let x1 = self.x[(insn.rs1 & 31) as usize];
+        let x2 = self.x[(insn.rs2 & 31) as usize];
         let imm = insn.imm as i64 as u64;
         let next = self.pc.wrapping_add(u64::from(insn.len));
         let shamt = insn.imm as u32 & 63;
@@ -702,7 +703,7 @@ impl Hart {
     #[inline(never)]
     fn exec_rare(&mut self, insn: Insn, x1: u64, x2: u64, next: u64) -> Result<(), Trap> {
         use Op::*;
-        let rd = insn.rd as usize;
+        let rd = (insn.rd & 31) as usize;
         let shamt = insn.imm as u32 & 63;
         let (r1, r2, r3) = (insn.rs1, insn.rs2, insn.rs3);
         let mut fl = 0u8;
