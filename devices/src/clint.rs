@@ -61,7 +61,7 @@ impl MmioDevice for Clint {
         let v = match reg {
             r if r < 0x4000 => {
                 let hart = (offset / 4) as usize;
-                return if offset % 4 == 0 {
+                return if offset.is_multiple_of(4) {
                     u64::from(self.msip(hart))
                 } else {
                     0
@@ -86,11 +86,9 @@ impl MmioDevice for Clint {
     fn write(&mut self, offset: u64, size: u32, value: u64) {
         let (reg, shift) = (offset & !7, ((offset & 7) * 8) as u32);
         match reg {
-            r if r < 0x4000 => {
-                if offset % 4 == 0 {
-                    if let Some(m) = self.msip.get_mut((offset / 4) as usize) {
-                        *m = value & 1 != 0;
-                    }
+            r if r < 0x4000 && offset.is_multiple_of(4) => {
+                if let Some(m) = self.msip.get_mut((offset / 4) as usize) {
+                    *m = value & 1 != 0;
                 }
             }
             r if (0x4000..0xbff8).contains(&r) => {

@@ -217,10 +217,9 @@ impl RiscvVirt {
             }
             slices += 1;
             if let Some(t) = limits.timeout {
-                if slices % 16 == 0 || why == StopReason::Wfi {
-                    if start.elapsed() >= t {
-                        return RunEnd::Timeout;
-                    }
+                let check = slices.is_multiple_of(16) || why == StopReason::Wfi;
+                if check && start.elapsed() >= t {
+                    return RunEnd::Timeout;
                 }
             }
             if why == StopReason::Wfi {

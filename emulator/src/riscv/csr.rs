@@ -330,8 +330,9 @@ impl Hart {
                     mode,
                     mmu::SATP_BARE | mmu::SATP_SV39 | mmu::SATP_SV48 | mmu::SATP_SV57
                 ) {
-                    // 16 ASID bits are kept (Linux probes their width), PPN is 44 bits.
-                    self.satp = v & ((0xf << 60) | (0xffff << 44) | ((1 << 44) - 1));
+                    // All 16 ASID bits are kept (Linux probes their width); MODE, ASID and
+                    // the 44-bit PPN fill the register.
+                    self.satp = v;
                     self.flush_tlb();
                     self.brk = true;
                 }

@@ -474,7 +474,7 @@ pub fn decode32(i: u32) -> Insn {
         }
         0x2f => {
             let f5 = i >> 27;
-            let op = match (funct3, f5) {
+            match (funct3, f5) {
                 (2, 0x02) if rs2f == 0 => LrW,
                 (2, 0x03) => ScW,
                 (2, 0x01) => AmoswapW,
@@ -498,8 +498,7 @@ pub fn decode32(i: u32) -> Insn {
                 (3, 0x18) => AmominuD,
                 (3, 0x1c) => AmomaxuD,
                 _ => return Insn::illegal(i, 4),
-            };
-            op
+            }
         }
         0x07 => {
             let op = match funct3 {

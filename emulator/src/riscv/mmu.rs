@@ -287,7 +287,7 @@ impl Hart {
                 self.fill(Access::Load, va, pa, bus);
                 return Ok(bus.ram.read::<N>(off));
             }
-            if pa % N as u64 != 0 {
+            if !pa.is_multiple_of(N as u64) {
                 return Err(access_fault(Access::Load, va));
             }
             return bus
@@ -338,7 +338,7 @@ impl Hart {
                 return Ok(());
             }
             self.sync_clock();
-            if pa % N as u64 != 0 || !bus.mmio_write(pa, N as u32, v) {
+            if !pa.is_multiple_of(N as u64) || !bus.mmio_write(pa, N as u32, v) {
                 return Err(access_fault(Access::Store, va));
             }
             // A device register changed: interrupt lines and machine events need a fresh look.
@@ -380,7 +380,7 @@ impl Hart {
         va: u64,
         acc: Access,
     ) -> Result<usize, Trap> {
-        if va % N as u64 != 0 {
+        if !va.is_multiple_of(N as u64) {
             let c = if acc == Access::Load {
                 cause::LOAD_MISALIGNED
             } else {
