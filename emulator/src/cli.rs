@@ -51,7 +51,8 @@ struct BootArgs {
     /// End the run after this many seconds of host time (exit status 124).
     #[arg(long, value_name = "SECS")]
     timeout: Option<f64>,
-    /// End the run after this many guest instructions (exit status 124).
+    /// End the run after this many guest instructions, trapping ones included (exit status
+    /// 124).
     #[arg(long, value_name = "N")]
     max_insns: Option<u64>,
     /// Make guest time advance one timer tick (100 ns) every N instructions instead of

@@ -189,12 +189,13 @@ impl RiscvVirt {
         loop {
             self.uart.borrow_mut().poll();
             self.sync_interrupts();
+            let steps = self.hart.instret + self.hart.traps;
             let budget = match limits.max_insns {
-                Some(max) if self.hart.instret >= max => {
+                Some(max) if steps >= max => {
                     self.drain_console(out);
                     return RunEnd::InsnLimit;
                 }
-                Some(max) => SLICE.min(max - self.hart.instret),
+                Some(max) => SLICE.min(max - steps),
                 None => SLICE,
             };
             let (_, why) = self.hart.run(&mut self.bus, budget);

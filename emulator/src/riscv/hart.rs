@@ -59,6 +59,8 @@ pub struct Hart {
     pub pmpaddr: [u64; 64],
     /// Instructions retired since reset; mcycle/minstret are offsets from it.
     pub instret: u64,
+    /// Traps taken since reset (a trapping instruction retires nothing, but it is a step).
+    pub traps: u64,
     pub cycle_offset: u64,
     pub instret_offset: u64,
     pub cycle_frozen: u64,
@@ -118,6 +120,7 @@ impl Hart {
             pmpcfg: [0; 64],
             pmpaddr: [0; 64],
             instret: 0,
+            traps: 0,
             cycle_offset: 0,
             instret_offset: 0,
             cycle_frozen: 0,
@@ -161,6 +164,7 @@ impl Hart {
 
     /// Enters the trap handler for an exception or (with the interrupt bit) an interrupt.
     pub fn take_trap(&mut self, cause: u64, tval: u64) {
+        self.traps += 1;
         let interrupt = cause & cause::INTERRUPT != 0;
         let code = cause & !cause::INTERRUPT;
         let deleg = if interrupt {

@@ -7,6 +7,9 @@ pub mod hart;
 pub mod icache;
 pub mod mmu;
 
+#[cfg(test)]
+mod hostile_tests;
+
 pub use hart::{Hart, StopReason};
 
 /// The ISA the hart implements, as the device tree's riscv,isa string reports it.
