@@ -57,7 +57,7 @@ fn random_code_never_panics_the_host() {
         m.hart.mstatus = rng.next() & 0x7e_7faa;
         m.hart.medeleg = rng.next() & 0xb3ff;
         m.hart.satp = if seed % 3 != 2 {
-            (8 + seed % 3) << 60 | (RAM_BASE >> 12) + rng.next() % 1024
+            ((8 + seed % 3) << 60) | ((RAM_BASE >> 12) + rng.next() % 1024)
         } else {
             0
         };
