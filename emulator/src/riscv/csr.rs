@@ -390,6 +390,7 @@ impl Hart {
                     }
                     self.pmpcfg[e] = b;
                 }
+                self.pmp_changed();
             }
             0x3b0..=0x3ef => {
                 let n = (csr - PMPADDR0) as usize;
@@ -400,6 +401,7 @@ impl Hart {
                     && (self.pmpcfg[n + 1] >> 3) & 3 == 1;
                 if !locked && !next_tor_locked {
                     self.pmpaddr[n] = v & PMPADDR_MASK;
+                    self.pmp_changed();
                 }
             }
             MCYCLE => {
@@ -415,6 +417,13 @@ impl Hart {
             _ => return Err(illegal()),
         }
         Ok(())
+    }
+
+    /// PMP decisions are cached in the TLBs: a change to the rules drops them.
+    fn pmp_changed(&mut self) {
+        self.pmp_active = self.pmpcfg.iter().any(|c| (c >> 3) & 3 != 0);
+        self.flush_tlb();
+        self.brk = true;
     }
 
     fn set_counters(&mut self, cycle: u64, instret: u64) {

@@ -57,6 +57,12 @@ pub struct Hart {
     pub stimecmp: u64,
     pub pmpcfg: [u8; 64],
     pub pmpaddr: [u64; 64],
+    /// Whether any PMP entry is switched on (recomputed on pmpcfg writes).
+    pub pmp_active: bool,
+    /// Set by `translate`: the last PMP decision holds for the whole page.
+    pub(crate) pmp_uniform: bool,
+    /// Leave the inner loop after every instruction (a PMP boundary splits the code page).
+    pub(crate) single_step: bool,
     /// Instructions retired since reset; mcycle/minstret are offsets from it.
     pub instret: u64,
     /// Traps taken since reset (a trapping instruction retires nothing, but it is a step).
@@ -119,6 +125,9 @@ impl Hart {
             stimecmp: u64::MAX,
             pmpcfg: [0; 64],
             pmpaddr: [0; 64],
+            pmp_active: false,
+            pmp_uniform: true,
+            single_step: false,
             instret: 0,
             traps: 0,
             cycle_offset: 0,
@@ -308,6 +317,10 @@ impl Hart {
                 if self.brk || self.instret >= end || self.pc & !(PAGE_SIZE - 1) != vpage {
                     break;
                 }
+                if self.single_step {
+                    self.single_step = false;
+                    break;
+                }
             }
             if self.brk {
                 if let Some(irq) = self.pending_interrupt() {
@@ -351,7 +364,7 @@ impl Hart {
         // The upper half lives on the next page, which may be mapped differently or not at all;
         // such instructions are decoded each time and never cached.
         let next = self.pc.wrapping_add(2);
-        let pa = self.translate(bus, next, Access::Fetch)?;
+        let pa = self.translate(bus, next, Access::Fetch, 2)?;
         let hi_off = bus
             .ram
             .offset(pa, 2)
@@ -377,7 +390,7 @@ impl Hart {
     #[inline(never)]
     fn insn_bits(&mut self, bus: &mut Bus) -> u64 {
         let mut half = |hart: &mut Hart, va: u64| -> u64 {
-            hart.translate(bus, va, Access::Fetch)
+            hart.translate(bus, va, Access::Fetch, 2)
                 .ok()
                 .and_then(|pa| bus.ram.offset(pa, 2))
                 .map_or(0, |o| bus.ram.read::<2>(o))

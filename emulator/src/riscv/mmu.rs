@@ -131,8 +131,85 @@ impl Hart {
         self.data_ctx = self.data_priv() as usize;
     }
 
-    /// Translates `va` for `acc` at the current privilege, walking the page table if needed.
-    pub fn translate(&mut self, bus: &mut Bus, va: u64, acc: Access) -> Result<u64, Trap> {
+    /// Translates `va` for a `len`-byte access at the current privilege, walking the page
+    /// table if needed, and checks the physical access against PMP. Sets `pmp_uniform` to
+    /// whether the PMP decision holds for the whole physical page (only then may it be cached).
+    pub fn translate(
+        &mut self,
+        bus: &mut Bus,
+        va: u64,
+        acc: Access,
+        len: u64,
+    ) -> Result<u64, Trap> {
+        let pa = self.walk(bus, va, acc)?;
+        let prv = if acc == Access::Fetch {
+            self.prv
+        } else {
+            self.data_priv()
+        };
+        match self.pmp_check(pa, len, acc, prv) {
+            Some(uniform) => {
+                self.pmp_uniform = uniform;
+                Ok(pa)
+            }
+            None => Err(access_fault(acc, va)),
+        }
+    }
+
+    /// Whether a physical access is allowed by PMP: `Some(page_uniform)` or `None` (denied).
+    /// With no active entry M-mode may access everything and S/U-mode nothing, as the
+    /// privileged spec requires when PMP entries are implemented.
+    pub fn pmp_check(&self, pa: u64, len: u64, acc: Access, prv: Priv) -> Option<bool> {
+        if !self.pmp_active {
+            return (prv == Priv::M).then_some(true);
+        }
+        let page_lo = pa & !(PAGE_SIZE - 1);
+        let page_hi = page_lo + PAGE_SIZE;
+        let end = pa.saturating_add(len);
+        let mut uniform = true;
+        for i in 0..64 {
+            let cfg = self.pmpcfg[i];
+            let addr = self.pmpaddr[i];
+            let (lo, hi) = match (cfg >> 3) & 3 {
+                0 => continue,
+                1 => (if i == 0 { 0 } else { self.pmpaddr[i - 1] << 2 }, addr << 2),
+                2 => (addr << 2, (addr << 2) + 4),
+                _ => {
+                    let ones = addr.trailing_ones().min(54);
+                    let size = 8u64 << ones;
+                    let base = (addr << 2) & !(size - 1);
+                    (base, base.saturating_add(size))
+                }
+            };
+            if lo >= hi {
+                continue;
+            }
+            let covers_page = lo <= page_lo && hi >= page_hi;
+            if lo < page_hi && hi > page_lo && !covers_page {
+                uniform = false;
+            }
+            if !(lo < end && hi > pa) {
+                continue;
+            }
+            if lo > pa || end > hi {
+                return None; // only part of the access matches: it fails
+            }
+            let allowed = if prv == Priv::M && cfg & 0x80 == 0 {
+                true
+            } else {
+                let bit = match acc {
+                    Access::Load => 1,
+                    Access::Store => 2,
+                    Access::Fetch => 4,
+                };
+                cfg & bit != 0
+            };
+            return allowed.then_some(uniform && covers_page);
+        }
+        (prv == Priv::M).then_some(uniform)
+    }
+
+    fn walk(&mut self, bus: &mut Bus, va: u64, acc: Access) -> Result<u64, Trap> {
         let prv = if acc == Access::Fetch {
             self.prv
         } else {
@@ -158,7 +235,9 @@ impl Hart {
         loop {
             let vpn = (va >> (12 + 9 * level)) & 0x1ff;
             let pte_addr = table + vpn * 8;
-            let Some(pte_off) = bus.ram.offset(pte_addr, 8) else {
+            // Page-table reads are S-mode accesses as far as PMP is concerned.
+            let pmp_ok = self.pmp_check(pte_addr, 8, Access::Load, Priv::S).is_some();
+            let Some(pte_off) = bus.ram.offset(pte_addr, 8).filter(|_| pmp_ok) else {
                 return Err(access_fault(acc, va));
             };
             let pte = bus.ram.read::<8>(pte_off);
@@ -206,6 +285,9 @@ impl Hart {
     }
 
     fn fill(&mut self, acc: Access, va: u64, pa: u64, bus: &Bus) {
+        if !self.pmp_uniform {
+            return;
+        }
         let Some(off) = bus.ram.offset(pa & !(PAGE_SIZE - 1), PAGE_SIZE) else {
             return;
         };
@@ -240,7 +322,7 @@ impl Hart {
     }
 
     fn fetch_page_slow(&mut self, bus: &mut Bus) -> Result<(u32, u64), Trap> {
-        let pa = self.translate(bus, self.pc, Access::Fetch)?;
+        let pa = self.translate(bus, self.pc, Access::Fetch, 2)?;
         let Some(off) = bus.ram.offset(pa & !(PAGE_SIZE - 1), PAGE_SIZE) else {
             return Err(access_fault(Access::Fetch, self.pc));
         };
@@ -252,6 +334,11 @@ impl Hart {
         if self.icache.take_flushed() {
             // The cache dropped every slot to bound its memory: no fetch entry may survive.
             self.flush_fetch_tlb();
+        }
+        if !self.pmp_uniform {
+            // A PMP boundary inside the page: check every instruction's fetch.
+            self.single_step = true;
+            return Ok((slot, off as u64));
         }
         let vpn = self.pc >> 12;
         let e = TlbEntry {
@@ -281,7 +368,7 @@ impl Hart {
 
     #[inline(never)]
     fn load_slow<const N: usize>(&mut self, bus: &mut Bus, va: u64) -> Result<u64, Trap> {
-        let pa = self.translate(bus, va, Access::Load)?;
+        let pa = self.translate(bus, va, Access::Load, N as u64)?;
         if (va & 0xfff) as usize + N <= PAGE_SIZE as usize {
             if let Some(off) = bus.ram.offset(pa, N as u64) {
                 self.fill(Access::Load, va, pa, bus);
@@ -297,7 +384,7 @@ impl Hart {
         // Misaligned and crossing a page: both pages must translate, and both must be RAM.
         let first = (PAGE_SIZE - (va & 0xfff)) as usize;
         let va2 = va.wrapping_add(first as u64);
-        let pa2 = self.translate(bus, va2, Access::Load)?;
+        let pa2 = self.translate(bus, va2, Access::Load, (N - first) as u64)?;
         let o1 = bus
             .ram
             .offset(pa, first as u64)
@@ -325,7 +412,7 @@ impl Hart {
 
     #[inline(never)]
     fn store_slow<const N: usize>(&mut self, bus: &mut Bus, va: u64, v: u64) -> Result<(), Trap> {
-        let pa = self.translate(bus, va, Access::Store)?;
+        let pa = self.translate(bus, va, Access::Store, N as u64)?;
         if (va & 0xfff) as usize + N <= PAGE_SIZE as usize {
             if let Some(off) = bus.ram.offset(pa, N as u64) {
                 self.fill(Access::Store, va, pa, bus);
@@ -347,7 +434,7 @@ impl Hart {
         }
         let first = (PAGE_SIZE - (va & 0xfff)) as usize;
         let va2 = va.wrapping_add(first as u64);
-        let pa2 = self.translate(bus, va2, Access::Store)?;
+        let pa2 = self.translate(bus, va2, Access::Store, (N - first) as u64)?;
         let o1 = bus
             .ram
             .offset(pa, first as u64)
@@ -388,7 +475,7 @@ impl Hart {
             };
             return Err(Trap::new(c, va));
         }
-        let pa = self.translate(bus, va, acc)?;
+        let pa = self.translate(bus, va, acc, N as u64)?;
         let off = bus.ram.offset(pa, N as u64).ok_or(access_fault(acc, va))?;
         if acc == Access::Store {
             self.note_ram_write(off, N);
