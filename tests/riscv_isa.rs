@@ -196,6 +196,7 @@ riscv_programs!(
     zicsr,
     priv_trap,
     priv_irq,
+    pmp,
     vm_sv39,
     vm_sv48,
     vm_sv57,
