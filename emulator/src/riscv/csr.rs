@@ -301,7 +301,7 @@ impl Hart {
             SIE => {
                 let m = self.mideleg & ALL_INTERRUPTS;
                 self.mie = (self.mie & !m) | (v & m);
-                self.brk = true;
+                self.request_break();
             }
             STVEC => self.stvec = legal_tvec(self.stvec, v),
             SCOUNTEREN => self.scounteren = v & 0xffff_ffff,
@@ -313,12 +313,12 @@ impl Hart {
             SIP => {
                 let m = self.mideleg & MIP_SSIP;
                 self.mip = (self.mip & !m) | (v & m);
-                self.brk = true;
+                self.request_break();
             }
             STIMECMP => {
                 self.stimecmp_access_ok()?;
                 self.stimecmp = v;
-                self.brk = true;
+                self.request_break();
             }
             SATP => {
                 if self.prv == Priv::S && self.mstatus & MSTATUS_TVM != 0 {
@@ -334,7 +334,7 @@ impl Hart {
                     // the 44-bit PPN fill the register.
                     self.satp = v;
                     self.flush_tlb();
-                    self.brk = true;
+                    self.request_break();
                 }
             }
             MSTATUS => {
@@ -345,13 +345,13 @@ impl Hart {
             MIDELEG => self.mideleg = v & S_INTERRUPTS,
             MIE => {
                 self.mie = v & ALL_INTERRUPTS;
-                self.brk = true;
+                self.request_break();
             }
             MTVEC => self.mtvec = legal_tvec(self.mtvec, v),
             MCOUNTEREN => self.mcounteren = v & 0xffff_ffff,
             MENVCFG => {
                 self.menvcfg = v & MENVCFG_WRITABLE;
-                self.brk = true;
+                self.request_break();
             }
             MCOUNTINHIBIT => {
                 let (cy, ir) = (self.mcycle(), self.minstret());
@@ -371,7 +371,7 @@ impl Hart {
                     m |= MIP_STIP;
                 }
                 self.mip = (self.mip & !m) | (v & m);
-                self.brk = true;
+                self.request_break();
             }
             0x3a0..=0x3af => {
                 let n = (csr - PMPCFG0) as usize;
@@ -423,7 +423,7 @@ impl Hart {
     fn pmp_changed(&mut self) {
         self.pmp_active = self.pmpcfg.iter().any(|c| (c >> 3) & 3 != 0);
         self.flush_tlb();
-        self.brk = true;
+        self.request_break();
     }
 
     fn set_counters(&mut self, cycle: u64, instret: u64) {
@@ -448,7 +448,7 @@ impl Hart {
             self.flush_tlb();
             self.update_tlb_ctx();
         }
-        self.brk = true;
+        self.request_break();
     }
 }
 

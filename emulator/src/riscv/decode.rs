@@ -2,215 +2,52 @@
 //! Compressed instructions decode to the same operations as their 32-bit expansions, so the
 //! interpreter has one implementation of each; only `len` differs.
 
-#[allow(non_camel_case_types)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Op {
-    /// Not decoded yet (the decode cache's empty slot).
-    Undecoded,
-    Illegal,
-    Lui,
-    Auipc,
-    Jal,
-    Jalr,
-    Beq,
-    Bne,
-    Blt,
-    Bge,
-    Bltu,
-    Bgeu,
-    Lb,
-    Lh,
-    Lw,
-    Ld,
-    Lbu,
-    Lhu,
-    Lwu,
-    Sb,
-    Sh,
-    Sw,
-    Sd,
-    Addi,
-    Slti,
-    Sltiu,
-    Xori,
-    Ori,
-    Andi,
-    Slli,
-    Srli,
-    Srai,
-    Add,
-    Sub,
-    Sll,
-    Slt,
-    Sltu,
-    Xor,
-    Srl,
-    Sra,
-    Or,
-    And,
-    Addiw,
-    Slliw,
-    Srliw,
-    Sraiw,
-    Addw,
-    Subw,
-    Sllw,
-    Srlw,
-    Sraw,
-    Fence,
-    FenceI,
-    Ecall,
-    Ebreak,
-    Mret,
-    Sret,
-    Wfi,
-    SfenceVma,
-    Csrrw,
-    Csrrs,
-    Csrrc,
-    Csrrwi,
-    Csrrsi,
-    Csrrci,
-    Mul,
-    Mulh,
-    Mulhsu,
-    Mulhu,
-    Div,
-    Divu,
-    Rem,
-    Remu,
-    Mulw,
-    Divw,
-    Divuw,
-    Remw,
-    Remuw,
-    LrW,
-    ScW,
-    AmoswapW,
-    AmoaddW,
-    AmoxorW,
-    AmoandW,
-    AmoorW,
-    AmominW,
-    AmomaxW,
-    AmominuW,
-    AmomaxuW,
-    LrD,
-    ScD,
-    AmoswapD,
-    AmoaddD,
-    AmoxorD,
-    AmoandD,
-    AmoorD,
-    AmominD,
-    AmomaxD,
-    AmominuD,
-    AmomaxuD,
-    Flw,
-    Fsw,
-    Fld,
-    Fsd,
-    FmaddS,
-    FmsubS,
-    FnmsubS,
-    FnmaddS,
-    FaddS,
-    FsubS,
-    FmulS,
-    FdivS,
-    FsqrtS,
-    FsgnjS,
-    FsgnjnS,
-    FsgnjxS,
-    FminS,
-    FmaxS,
-    FcvtWS,
-    FcvtWuS,
-    FcvtLS,
-    FcvtLuS,
-    FmvXW,
-    FclassS,
-    FeqS,
-    FltS,
-    FleS,
-    FcvtSW,
-    FcvtSWu,
-    FcvtSL,
-    FcvtSLu,
-    FmvWX,
-    FmaddD,
-    FmsubD,
-    FnmsubD,
-    FnmaddD,
-    FaddD,
-    FsubD,
-    FmulD,
-    FdivD,
-    FsqrtD,
-    FsgnjD,
-    FsgnjnD,
-    FsgnjxD,
-    FminD,
-    FmaxD,
-    FcvtWD,
-    FcvtWuD,
-    FcvtLD,
-    FcvtLuD,
-    FmvXD,
-    FclassD,
-    FeqD,
-    FltD,
-    FleD,
-    FcvtDW,
-    FcvtDWu,
-    FcvtDL,
-    FcvtDLu,
-    FmvDX,
-    FcvtSD,
-    FcvtDS,
-    Sh1add,
-    Sh2add,
-    Sh3add,
-    AddUw,
-    Sh1addUw,
-    Sh2addUw,
-    Sh3addUw,
-    SlliUw,
-    Andn,
-    Orn,
-    Xnor,
-    Clz,
-    Clzw,
-    Ctz,
-    Ctzw,
-    Cpop,
-    Cpopw,
-    Max,
-    Maxu,
-    Min,
-    Minu,
-    SextB,
-    SextH,
-    ZextH,
-    Rol,
-    Rolw,
-    Ror,
-    Rori,
-    Roriw,
-    Rorw,
-    OrcB,
-    Rev8,
-    Bclr,
-    Bclri,
-    Bext,
-    Bexti,
-    Binv,
-    Binvi,
-    Bset,
-    Bseti,
-    CzeroEqz,
-    CzeroNez,
+/// Defines `Op` with its count and list of variants.
+macro_rules! define_ops {
+    ($($name:ident),* $(,)?) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[repr(u8)]
+        pub enum Op {
+            $($name),*
+        }
+
+        impl Op {
+            pub const COUNT: usize = [$(Op::$name),*].len();
+            pub const ALL: [Op; Op::COUNT] = [$(Op::$name),*];
+        }
+    };
+}
+
+// `Undecoded` is the decode cache's empty slot; `Nop` an instruction without side effects whose
+// destination is x0 (HINTs, c.nop, ...).
+#[rustfmt::skip]
+define_ops! {
+    Undecoded, Illegal, Nop, Lui, Auipc, Jal, Jalr, Beq,
+    Bne, Blt, Bge, Bltu, Bgeu, Lb, Lh, Lw,
+    Ld, Lbu, Lhu, Lwu, Sb, Sh, Sw, Sd,
+    Addi, Slti, Sltiu, Xori, Ori, Andi, Slli, Srli,
+    Srai, Add, Sub, Sll, Slt, Sltu, Xor, Srl,
+    Sra, Or, And, Addiw, Slliw, Srliw, Sraiw, Addw,
+    Subw, Sllw, Srlw, Sraw, Fence, FenceI, Ecall, Ebreak,
+    Mret, Sret, Wfi, SfenceVma, Csrrw, Csrrs, Csrrc, Csrrwi,
+    Csrrsi, Csrrci, Mul, Mulh, Mulhsu, Mulhu, Div, Divu,
+    Rem, Remu, Mulw, Divw, Divuw, Remw, Remuw, LrW,
+    ScW, AmoswapW, AmoaddW, AmoxorW, AmoandW, AmoorW, AmominW, AmomaxW,
+    AmominuW, AmomaxuW, LrD, ScD, AmoswapD, AmoaddD, AmoxorD, AmoandD,
+    AmoorD, AmominD, AmomaxD, AmominuD, AmomaxuD, Flw, Fsw, Fld,
+    Fsd, FmaddS, FmsubS, FnmsubS, FnmaddS, FaddS, FsubS, FmulS,
+    FdivS, FsqrtS, FsgnjS, FsgnjnS, FsgnjxS, FminS, FmaxS, FcvtWS,
+    FcvtWuS, FcvtLS, FcvtLuS, FmvXW, FclassS, FeqS, FltS, FleS,
+    FcvtSW, FcvtSWu, FcvtSL, FcvtSLu, FmvWX, FmaddD, FmsubD, FnmsubD,
+    FnmaddD, FaddD, FsubD, FmulD, FdivD, FsqrtD, FsgnjD, FsgnjnD,
+    FsgnjxD, FminD, FmaxD, FcvtWD, FcvtWuD, FcvtLD, FcvtLuD, FmvXD,
+    FclassD, FeqD, FltD, FleD, FcvtDW, FcvtDWu, FcvtDL, FcvtDLu,
+    FmvDX, FcvtSD, FcvtDS, Sh1add, Sh2add, Sh3add, AddUw, Sh1addUw,
+    Sh2addUw, Sh3addUw, SlliUw, Andn, Orn, Xnor, Clz, Clzw,
+    Ctz, Ctzw, Cpop, Cpopw, Max, Maxu, Min, Minu,
+    SextB, SextH, ZextH, Rol, Rolw, Ror, Rori, Roriw,
+    Rorw, OrcB, Rev8, Bclr, Bclri, Bext, Bexti, Binv,
+    Binvi, Bset, Bseti, CzeroEqz, CzeroNez,
 }
 
 /// A decoded instruction. `imm` holds the immediate, the CSR number, or (for `Illegal`) the raw
@@ -285,8 +122,7 @@ fn imm_j(i: u32) -> i32 {
         | (((i >> 21) & 0x3ff) << 1) as i32
 }
 
-/// Decodes a 32-bit instruction (low two bits 11).
-pub fn decode32(i: u32) -> Insn {
+fn decode32_raw(i: u32) -> Insn {
     use Op::*;
     let funct3 = (i >> 12) & 7;
     let funct7 = i >> 25;
@@ -640,6 +476,114 @@ fn decode_fp(i: u32) -> Insn {
     r(op, i)
 }
 
+/// Decodes a 32-bit instruction (low two bits 11).
+pub fn decode32(i: u32) -> Insn {
+    nop_if_x0(decode32_raw(i))
+}
+
+/// Decodes a 16-bit compressed instruction (RV64C) into its 32-bit equivalent operation.
+pub fn decode16(x: u16) -> Insn {
+    nop_if_x0(decode16_raw(x))
+}
+
+/// Integer operations that only write rd do nothing when rd is x0: turning them into `Nop`
+/// here means the interpreter never has to re-zero x0 after them.
+fn nop_if_x0(i: Insn) -> Insn {
+    use Op::*;
+    let pure = matches!(
+        i.op,
+        Lui | Auipc
+            | Addi
+            | Slti
+            | Sltiu
+            | Xori
+            | Ori
+            | Andi
+            | Slli
+            | Srli
+            | Srai
+            | Add
+            | Sub
+            | Sll
+            | Slt
+            | Sltu
+            | Xor
+            | Srl
+            | Sra
+            | Or
+            | And
+            | Addiw
+            | Slliw
+            | Srliw
+            | Sraiw
+            | Addw
+            | Subw
+            | Sllw
+            | Srlw
+            | Sraw
+            | Mul
+            | Mulh
+            | Mulhsu
+            | Mulhu
+            | Div
+            | Divu
+            | Rem
+            | Remu
+            | Mulw
+            | Divw
+            | Divuw
+            | Remw
+            | Remuw
+            | Sh1add
+            | Sh2add
+            | Sh3add
+            | AddUw
+            | Sh1addUw
+            | Sh2addUw
+            | Sh3addUw
+            | SlliUw
+            | Andn
+            | Orn
+            | Xnor
+            | Clz
+            | Clzw
+            | Ctz
+            | Ctzw
+            | Cpop
+            | Cpopw
+            | Max
+            | Maxu
+            | Min
+            | Minu
+            | SextB
+            | SextH
+            | ZextH
+            | Rol
+            | Rolw
+            | Ror
+            | Rori
+            | Roriw
+            | Rorw
+            | OrcB
+            | Rev8
+            | Bclr
+            | Bclri
+            | Bext
+            | Bexti
+            | Binv
+            | Binvi
+            | Bset
+            | Bseti
+            | CzeroEqz
+            | CzeroNez
+    );
+    if pure && i.rd == 0 {
+        Insn { op: Nop, ..i }
+    } else {
+        i
+    }
+}
+
 fn bits(x: u16, hi: u32, lo: u32) -> u32 {
     (u32::from(x) >> lo) & ((1 << (hi - lo + 1)) - 1)
 }
@@ -661,8 +605,7 @@ fn c(op: Op, rd: u32, rs1: u32, rs2: u32, imm: i32) -> Insn {
     }
 }
 
-/// Decodes a 16-bit compressed instruction (RV64C) into its 32-bit equivalent operation.
-pub fn decode16(x: u16) -> Insn {
+fn decode16_raw(x: u16) -> Insn {
     use Op::*;
     let ill = Insn::illegal(u32::from(x), 2);
     let rd = bits(x, 11, 7);

@@ -61,8 +61,6 @@ pub struct Hart {
     pub pmp_active: bool,
     /// Set by `translate`: the last PMP decision holds for the whole page.
     pub(crate) pmp_uniform: bool,
-    /// Leave the inner loop after every instruction (a PMP boundary splits the code page).
-    pub(crate) single_step: bool,
     /// Instructions retired since reset; mcycle/minstret are offsets from it.
     pub instret: u64,
     /// Traps taken since reset (a trapping instruction retires nothing, but it is a step).
@@ -85,6 +83,9 @@ pub struct Hart {
     pub(crate) icache: ICache,
     /// Leave the inner loop: translation, privilege or interrupt state changed.
     pub(crate) brk: bool,
+    /// The inner loop runs while instret is below this; setting it to 0 ends the loop after
+    /// the current instruction (one compare serves every reason to stop).
+    pub(crate) stop_at: u64,
     /// Leave `run`: a device needs attention.
     pub(crate) stop: bool,
     /// mtime as of the start of this run slice, for `time` reads and Sstc.
@@ -127,7 +128,6 @@ impl Hart {
             pmpaddr: [0; 64],
             pmp_active: false,
             pmp_uniform: true,
-            single_step: false,
             instret: 0,
             traps: 0,
             cycle_offset: 0,
@@ -143,11 +143,26 @@ impl Hart {
             data_ctx: Priv::M as usize,
             icache: ICache::new(ram_size.div_ceil(PAGE_SIZE)),
             brk: false,
+            stop_at: 0,
             stop: false,
             time: 0,
         };
         h.update_tlb_ctx();
         h
+    }
+
+    /// Ends the inner loop after this instruction and re-examines interrupts and translation.
+    #[inline]
+    pub(crate) fn request_break(&mut self) {
+        self.brk = true;
+        self.stop_at = 0;
+    }
+
+    /// Ends `run` after this instruction: a device needs the board's attention.
+    #[inline]
+    pub(crate) fn request_stop(&mut self) {
+        self.stop = true;
+        self.stop_at = 0;
     }
 
     /// The interrupt to take now, if any (priority MEI, MSI, MTI, SEI, SSI, STI).
@@ -213,7 +228,7 @@ impl Hart {
         }
         self.update_tlb_ctx();
         self.waiting = false;
-        self.brk = true;
+        self.request_break();
     }
 
     fn mret(&mut self) -> Result<(), Trap> {
@@ -234,7 +249,7 @@ impl Hart {
         self.prv = mpp;
         self.pc = self.mepc;
         self.update_tlb_ctx();
-        self.brk = true;
+        self.request_break();
         Ok(())
     }
 
@@ -257,7 +272,7 @@ impl Hart {
         self.prv = spp;
         self.pc = self.sepc;
         self.update_tlb_ctx();
-        self.brk = true;
+        self.request_break();
         Ok(())
     }
 
@@ -277,6 +292,7 @@ impl Hart {
         }
         while self.instret < end && !self.stop {
             self.brk = false;
+            self.stop_at = end;
             let (slot, page_off) = match self.fetch_page(bus) {
                 Ok(p) => p,
                 Err(t) => {
@@ -286,9 +302,10 @@ impl Hart {
                 }
             };
             let vpage = self.pc & !(PAGE_SIZE - 1);
+            let base = slot as usize * SLOT_INSNS;
             loop {
                 let idx = ((self.pc & (PAGE_SIZE - 1)) >> 1) as usize;
-                let mut insn = self.icache.slots[slot as usize][idx];
+                let mut insn = self.icache.entries[base + idx];
                 if insn.op == Op::Undecoded {
                     match self.decode_at(bus, slot, page_off, idx) {
                         Ok(i) => insn = i,
@@ -300,12 +317,8 @@ impl Hart {
                     }
                 }
                 match self.exec(bus, insn) {
-                    Ok(()) => {
-                        self.x[0] = 0;
-                        self.instret += 1;
-                    }
+                    Ok(()) => self.instret += 1,
                     Err(mut t) => {
-                        self.x[0] = 0;
                         if t.cause == cause::ILLEGAL {
                             t.tval = self.insn_bits(bus);
                         }
@@ -314,11 +327,7 @@ impl Hart {
                         break;
                     }
                 }
-                if self.brk || self.instret >= end || self.pc & !(PAGE_SIZE - 1) != vpage {
-                    break;
-                }
-                if self.single_step {
-                    self.single_step = false;
+                if self.instret >= self.stop_at || self.pc & !(PAGE_SIZE - 1) != vpage {
                     break;
                 }
             }
@@ -353,12 +362,12 @@ impl Hart {
         let lo = bus.ram.read::<2>(off) as u16;
         if lo & 3 != 3 {
             let i = decode16(lo);
-            self.icache.slots[slot as usize][idx] = i;
+            self.icache.entries[slot as usize * SLOT_INSNS + idx] = i;
             return Ok(i);
         }
         if idx + 1 < SLOT_INSNS {
             let i = decode32(bus.ram.read::<4>(off) as u32);
-            self.icache.slots[slot as usize][idx] = i;
+            self.icache.entries[slot as usize * SLOT_INSNS + idx] = i;
             return Ok(i);
         }
         // The upper half lives on the next page, which may be mapped differently or not at all;
@@ -471,6 +480,7 @@ impl Hart {
             self.csr_write(csr, new)?;
         }
         self.x[insn.rd as usize] = old;
+        self.x[0] = 0;
         Ok(())
     }
 
@@ -508,6 +518,7 @@ impl Hart {
         };
         bus.ram.write::<N>(off, new);
         self.x[insn.rd as usize] = old;
+        self.x[0] = 0;
         Ok(())
     }
 
@@ -515,11 +526,21 @@ impl Hart {
     /// trap pc still points at the faulting one and no architectural state has changed.
     #[inline(always)]
     fn exec(&mut self, bus: &mut Bus, insn: Insn) -> Result<(), Trap> {
+        let op = insn.op;
         use Op::*;
         // Register fields are 5 bits; the masks let the compiler drop bounds checks.
         let rd = (insn.rd & 31) as usize;
-        let x1 = self.x[(insn.rs1 & 31) as usize];
-        let x2 = self.x[(insn.rs2 & 31) as usize];
+        // Source registers are read only by the arms that use them.
+        macro_rules! x1 {
+            () => {
+                self.x[(insn.rs1 & 31) as usize]
+            };
+        }
+        macro_rules! x2 {
+            () => {
+                self.x[(insn.rs2 & 31) as usize]
+            };
+        }
         let imm = insn.imm as i64 as u64;
         let next = self.pc.wrapping_add(u64::from(insn.len));
         let shamt = insn.imm as u32 & 63;
@@ -531,6 +552,14 @@ impl Hart {
         macro_rules! ww {
             ($v:expr) => {{
                 self.x[rd] = ($v) as i32 as i64 as u64;
+            }};
+        }
+        // For writers with side effects (loads, jumps, CSRs): rd may be x0, which must stay 0.
+        // (Side-effect-free writers to x0 were decoded as Nop.)
+        macro_rules! wz {
+            ($v:expr) => {{
+                self.x[rd] = $v;
+                self.x[0] = 0;
             }};
         }
         macro_rules! branch {
@@ -547,65 +576,66 @@ impl Hart {
                 $body
             }};
         }
-        match insn.op {
+        match op {
+            Nop => {}
             Lui => w!(imm),
             Auipc => w!(self.pc.wrapping_add(imm)),
             Jal => {
-                w!(next);
+                wz!(next);
                 self.pc = self.pc.wrapping_add(imm);
                 return Ok(());
             }
             Jalr => {
-                let t = x1.wrapping_add(imm) & !1;
-                w!(next);
+                let t = x1!().wrapping_add(imm) & !1;
+                wz!(next);
                 self.pc = t;
                 return Ok(());
             }
-            Beq => branch!(x1 == x2),
-            Bne => branch!(x1 != x2),
-            Blt => branch!((x1 as i64) < (x2 as i64)),
-            Bge => branch!((x1 as i64) >= (x2 as i64)),
-            Bltu => branch!(x1 < x2),
-            Bgeu => branch!(x1 >= x2),
-            Lb => w!(self.load::<1>(bus, x1.wrapping_add(imm))? as i8 as i64 as u64),
-            Lh => w!(self.load::<2>(bus, x1.wrapping_add(imm))? as i16 as i64 as u64),
-            Lw => w!(self.load::<4>(bus, x1.wrapping_add(imm))? as i32 as i64 as u64),
-            Ld => w!(self.load::<8>(bus, x1.wrapping_add(imm))?),
-            Lbu => w!(self.load::<1>(bus, x1.wrapping_add(imm))?),
-            Lhu => w!(self.load::<2>(bus, x1.wrapping_add(imm))?),
-            Lwu => w!(self.load::<4>(bus, x1.wrapping_add(imm))?),
-            Sb => self.store::<1>(bus, x1.wrapping_add(imm), x2)?,
-            Sh => self.store::<2>(bus, x1.wrapping_add(imm), x2)?,
-            Sw => self.store::<4>(bus, x1.wrapping_add(imm), x2)?,
-            Sd => self.store::<8>(bus, x1.wrapping_add(imm), x2)?,
-            Addi => w!(x1.wrapping_add(imm)),
-            Slti => w!(((x1 as i64) < (imm as i64)) as u64),
-            Sltiu => w!((x1 < imm) as u64),
-            Xori => w!(x1 ^ imm),
-            Ori => w!(x1 | imm),
-            Andi => w!(x1 & imm),
-            Slli => w!(x1 << shamt),
-            Srli => w!(x1 >> shamt),
-            Srai => w!(((x1 as i64) >> shamt) as u64),
-            Add => w!(x1.wrapping_add(x2)),
-            Sub => w!(x1.wrapping_sub(x2)),
-            Sll => w!(x1 << (x2 & 63)),
-            Slt => w!(((x1 as i64) < (x2 as i64)) as u64),
-            Sltu => w!((x1 < x2) as u64),
-            Xor => w!(x1 ^ x2),
-            Srl => w!(x1 >> (x2 & 63)),
-            Sra => w!(((x1 as i64) >> (x2 & 63)) as u64),
-            Or => w!(x1 | x2),
-            And => w!(x1 & x2),
-            Addiw => ww!(x1.wrapping_add(imm)),
-            Slliw => ww!((x1 as u32) << shamt),
-            Srliw => ww!((x1 as u32) >> shamt),
-            Sraiw => ww!((x1 as i32) >> shamt),
-            Addw => ww!(x1.wrapping_add(x2)),
-            Subw => ww!(x1.wrapping_sub(x2)),
-            Sllw => ww!((x1 as u32) << (x2 & 31)),
-            Srlw => ww!((x1 as u32) >> (x2 & 31)),
-            Sraw => ww!((x1 as i32) >> (x2 & 31)),
+            Beq => branch!(x1!() == x2!()),
+            Bne => branch!(x1!() != x2!()),
+            Blt => branch!((x1!() as i64) < (x2!() as i64)),
+            Bge => branch!((x1!() as i64) >= (x2!() as i64)),
+            Bltu => branch!(x1!() < x2!()),
+            Bgeu => branch!(x1!() >= x2!()),
+            Lb => wz!(self.load::<1>(bus, x1!().wrapping_add(imm))? as i8 as i64 as u64),
+            Lh => wz!(self.load::<2>(bus, x1!().wrapping_add(imm))? as i16 as i64 as u64),
+            Lw => wz!(self.load::<4>(bus, x1!().wrapping_add(imm))? as i32 as i64 as u64),
+            Ld => wz!(self.load::<8>(bus, x1!().wrapping_add(imm))?),
+            Lbu => wz!(self.load::<1>(bus, x1!().wrapping_add(imm))?),
+            Lhu => wz!(self.load::<2>(bus, x1!().wrapping_add(imm))?),
+            Lwu => wz!(self.load::<4>(bus, x1!().wrapping_add(imm))?),
+            Sb => self.store::<1>(bus, x1!().wrapping_add(imm), x2!())?,
+            Sh => self.store::<2>(bus, x1!().wrapping_add(imm), x2!())?,
+            Sw => self.store::<4>(bus, x1!().wrapping_add(imm), x2!())?,
+            Sd => self.store::<8>(bus, x1!().wrapping_add(imm), x2!())?,
+            Addi => w!(x1!().wrapping_add(imm)),
+            Slti => w!(((x1!() as i64) < (imm as i64)) as u64),
+            Sltiu => w!((x1!() < imm) as u64),
+            Xori => w!(x1!() ^ imm),
+            Ori => w!(x1!() | imm),
+            Andi => w!(x1!() & imm),
+            Slli => w!(x1!() << shamt),
+            Srli => w!(x1!() >> shamt),
+            Srai => w!(((x1!() as i64) >> shamt) as u64),
+            Add => w!(x1!().wrapping_add(x2!())),
+            Sub => w!(x1!().wrapping_sub(x2!())),
+            Sll => w!(x1!() << (x2!() & 63)),
+            Slt => w!(((x1!() as i64) < (x2!() as i64)) as u64),
+            Sltu => w!((x1!() < x2!()) as u64),
+            Xor => w!(x1!() ^ x2!()),
+            Srl => w!(x1!() >> (x2!() & 63)),
+            Sra => w!(((x1!() as i64) >> (x2!() & 63)) as u64),
+            Or => w!(x1!() | x2!()),
+            And => w!(x1!() & x2!()),
+            Addiw => ww!(x1!().wrapping_add(imm)),
+            Slliw => ww!((x1!() as u32) << shamt),
+            Srliw => ww!((x1!() as u32) >> shamt),
+            Sraiw => ww!((x1!() as i32) >> shamt),
+            Addw => ww!(x1!().wrapping_add(x2!())),
+            Subw => ww!(x1!().wrapping_sub(x2!())),
+            Sllw => ww!((x1!() as u32) << (x2!() & 31)),
+            Srlw => ww!((x1!() as u32) >> (x2!() & 31)),
+            Sraw => ww!((x1!() as i32) >> (x2!() & 31)),
             Fence => {}
             FenceI => {} // the decode cache is kept coherent on every store
             Ecall => {
@@ -622,7 +652,7 @@ impl Hart {
                 self.pc = next;
                 if self.effective_mip(self.time) & self.mie == 0 {
                     self.waiting = true;
-                    self.brk = true;
+                    self.request_break();
                 }
                 return Ok(());
             }
@@ -631,68 +661,68 @@ impl Hart {
                     return Err(illegal(0));
                 }
                 self.flush_tlb();
-                self.brk = true;
+                self.request_break();
             }
             Csrrw | Csrrs | Csrrc | Csrrwi | Csrrsi | Csrrci => self.csr_op(insn)?,
-            Mul => w!(x1.wrapping_mul(x2)),
-            Mulh => w!(((x1 as i64 as i128 * x2 as i64 as i128) >> 64) as u64),
-            Mulhsu => w!(((x1 as i64 as i128).wrapping_mul(x2 as i128) >> 64) as u64),
-            Mulhu => w!(((x1 as u128 * x2 as u128) >> 64) as u64),
-            Div => w!(match (x1 as i64, x2 as i64) {
+            Mul => w!(x1!().wrapping_mul(x2!())),
+            Mulh => w!(((x1!() as i64 as i128 * x2!() as i64 as i128) >> 64) as u64),
+            Mulhsu => w!(((x1!() as i64 as i128).wrapping_mul(x2!() as i128) >> 64) as u64),
+            Mulhu => w!(((x1!() as u128 * x2!() as u128) >> 64) as u64),
+            Div => w!(match (x1!() as i64, x2!() as i64) {
                 (_, 0) => u64::MAX,
                 (a, b) => a.wrapping_div(b) as u64,
             }),
-            Divu => w!(x1.checked_div(x2).unwrap_or(u64::MAX)),
-            Rem => w!(match (x1 as i64, x2 as i64) {
+            Divu => w!(x1!().checked_div(x2!()).unwrap_or(u64::MAX)),
+            Rem => w!(match (x1!() as i64, x2!() as i64) {
                 (a, 0) => a as u64,
                 (a, b) => a.wrapping_rem(b) as u64,
             }),
-            Remu => w!(if x2 == 0 { x1 } else { x1 % x2 }),
-            Mulw => ww!((x1 as i32).wrapping_mul(x2 as i32)),
-            Divw => ww!(match (x1 as i32, x2 as i32) {
+            Remu => w!(if x2!() == 0 { x1!() } else { x1!() % x2!() }),
+            Mulw => ww!((x1!() as i32).wrapping_mul(x2!() as i32)),
+            Divw => ww!(match (x1!() as i32, x2!() as i32) {
                 (_, 0) => -1,
                 (a, b) => a.wrapping_div(b),
             }),
-            Divuw => ww!((x1 as u32).checked_div(x2 as u32).unwrap_or(u32::MAX)),
-            Remw => ww!(match (x1 as i32, x2 as i32) {
+            Divuw => ww!((x1!() as u32).checked_div(x2!() as u32).unwrap_or(u32::MAX)),
+            Remw => ww!(match (x1!() as i32, x2!() as i32) {
                 (a, 0) => a,
                 (a, b) => a.wrapping_rem(b),
             }),
-            Remuw => ww!(if x2 as u32 == 0 {
-                x1 as u32
+            Remuw => ww!(if x2!() as u32 == 0 {
+                x1!() as u32
             } else {
-                x1 as u32 % x2 as u32
+                x1!() as u32 % x2!() as u32
             }),
             LrW | LrD => {
-                let v = if insn.op == LrW {
-                    let off = self.amo_offset::<4>(bus, x1, Access::Load)?;
+                let v = if op == LrW {
+                    let off = self.amo_offset::<4>(bus, x1!(), Access::Load)?;
                     bus.ram.read::<4>(off) as i32 as i64 as u64
                 } else {
-                    let off = self.amo_offset::<8>(bus, x1, Access::Load)?;
+                    let off = self.amo_offset::<8>(bus, x1!(), Access::Load)?;
                     bus.ram.read::<8>(off)
                 };
-                self.reservation = x1;
+                self.reservation = x1!();
                 self.reservation_value = v;
-                w!(v);
+                wz!(v);
             }
             ScW | ScD => {
-                let mut ok = self.reservation == x1;
+                let mut ok = self.reservation == x1!();
                 if ok {
-                    if insn.op == ScW {
-                        let off = self.amo_offset::<4>(bus, x1, Access::Store)?;
+                    if op == ScW {
+                        let off = self.amo_offset::<4>(bus, x1!(), Access::Store)?;
                         ok = bus.ram.read::<4>(off) as i32 as i64 as u64 == self.reservation_value;
                         if ok {
-                            bus.ram.write::<4>(off, x2);
+                            bus.ram.write::<4>(off, x2!());
                         }
                     } else {
-                        let off = self.amo_offset::<8>(bus, x1, Access::Store)?;
+                        let off = self.amo_offset::<8>(bus, x1!(), Access::Store)?;
                         ok = bus.ram.read::<8>(off) == self.reservation_value;
                         if ok {
-                            bus.ram.write::<8>(off, x2);
+                            bus.ram.write::<8>(off, x2!());
                         }
                     }
                 }
-                w!(u64::from(!ok));
+                wz!(u64::from(!ok));
                 self.reservation = u64::MAX;
             }
             AmoswapW | AmoaddW | AmoxorW | AmoandW | AmoorW | AmominW | AmomaxW | AmominuW
@@ -700,16 +730,20 @@ impl Hart {
             AmoswapD | AmoaddD | AmoxorD | AmoandD | AmoorD | AmominD | AmomaxD | AmominuD
             | AmomaxuD => self.amo::<8>(bus, insn)?,
             Flw => fpop!({
-                let v = self.load::<4>(bus, x1.wrapping_add(imm))?;
+                let v = self.load::<4>(bus, x1!().wrapping_add(imm))?;
                 self.set_f32(insn.rd, v as u32);
             }),
             Fld => fpop!({
-                let v = self.load::<8>(bus, x1.wrapping_add(imm))?;
+                let v = self.load::<8>(bus, x1!().wrapping_add(imm))?;
                 self.set_f64(insn.rd, v);
             }),
-            Fsw => fpop!(self.store::<4>(bus, x1.wrapping_add(imm), self.f[insn.rs2 as usize])?),
-            Fsd => fpop!(self.store::<8>(bus, x1.wrapping_add(imm), self.f[insn.rs2 as usize])?),
-            _ => return self.exec_rare(insn, x1, x2, next),
+            Fsw => {
+                fpop!(self.store::<4>(bus, x1!().wrapping_add(imm), self.f[insn.rs2 as usize])?)
+            }
+            Fsd => {
+                fpop!(self.store::<8>(bus, x1!().wrapping_add(imm), self.f[insn.rs2 as usize])?)
+            }
+            _ => return self.exec_rare(insn, next),
         }
         self.pc = next;
         Ok(())
@@ -718,8 +752,11 @@ impl Hart {
     /// FP arithmetic and the bit-manipulation extensions: kept out of the hot function so the
     /// common integer path stays compact.
     #[inline(never)]
-    fn exec_rare(&mut self, insn: Insn, x1: u64, x2: u64, next: u64) -> Result<(), Trap> {
+    fn exec_rare(&mut self, insn: Insn, next: u64) -> Result<(), Trap> {
         use Op::*;
+        let op = insn.op;
+        let x1 = self.x[(insn.rs1 & 31) as usize];
+        let x2 = self.x[(insn.rs2 & 31) as usize];
         let rd = (insn.rd & 31) as usize;
         let shamt = insn.imm as u32 & 63;
         let (r1, r2, r3) = (insn.rs1, insn.rs2, insn.rs3);
@@ -734,15 +771,15 @@ impl Hart {
                 self.x[rd] = ($v) as i32 as i64 as u64;
             }};
         }
-        let is_fp = (insn.op as u8) >= (FmaddS as u8) && (insn.op as u8) <= (FcvtDS as u8);
+        let is_fp = (op as u8) >= (FmaddS as u8) && (op as u8) <= (FcvtDS as u8);
         if is_fp {
             self.fp_check()?;
         }
-        match insn.op {
+        match op {
             Illegal => return Err(illegal(insn.imm as u32 as u64)),
             FmaddS | FmsubS | FnmsubS | FnmaddS => {
                 let rm = self.rm(insn.rm)?;
-                let (np, na) = fma_signs(insn.op);
+                let (np, na) = fma_signs(op);
                 let v = fpu::f32_fma(
                     self.f32(r1),
                     self.f32(r2),
@@ -756,7 +793,7 @@ impl Hart {
             }
             FmaddD | FmsubD | FnmsubD | FnmaddD => {
                 let rm = self.rm(insn.rm)?;
-                let (np, na) = fma_signs(insn.op);
+                let (np, na) = fma_signs(op);
                 let (a, b, c) = (
                     self.f[r1 as usize],
                     self.f[r2 as usize],
@@ -768,7 +805,7 @@ impl Hart {
             FaddS | FsubS | FmulS | FdivS => {
                 let rm = self.rm(insn.rm)?;
                 let (a, b) = (self.f32(r1), self.f32(r2));
-                let v = match insn.op {
+                let v = match op {
                     FaddS => fpu::f32_add(a, b, rm, &mut fl),
                     FsubS => fpu::f32_sub(a, b, rm, &mut fl),
                     FmulS => fpu::f32_mul(a, b, rm, &mut fl),
@@ -779,7 +816,7 @@ impl Hart {
             FaddD | FsubD | FmulD | FdivD => {
                 let rm = self.rm(insn.rm)?;
                 let (a, b) = (self.f[r1 as usize], self.f[r2 as usize]);
-                let v = match insn.op {
+                let v = match op {
                     FaddD => fpu::f64_add(a, b, rm, &mut fl),
                     FsubD => fpu::f64_sub(a, b, rm, &mut fl),
                     FmulD => fpu::f64_mul(a, b, rm, &mut fl),
@@ -799,7 +836,7 @@ impl Hart {
             }
             FsgnjS | FsgnjnS | FsgnjxS => {
                 let (a, b) = (self.f32(r1), self.f32(r2));
-                let s = match insn.op {
+                let s = match op {
                     FsgnjS => b,
                     FsgnjnS => !b,
                     _ => a ^ b,
@@ -808,7 +845,7 @@ impl Hart {
             }
             FsgnjD | FsgnjnD | FsgnjxD => {
                 let (a, b) = (self.f[r1 as usize], self.f[r2 as usize]);
-                let s = match insn.op {
+                let s = match op {
                     FsgnjD => b,
                     FsgnjnD => !b,
                     _ => a ^ b,
@@ -817,7 +854,7 @@ impl Hart {
             }
             FminS | FmaxS => {
                 let (a, b) = (self.f32(r1), self.f32(r2));
-                let v = if insn.op == FminS {
+                let v = if op == FminS {
                     fpu::f32_min(a, b, &mut fl)
                 } else {
                     fpu::f32_max(a, b, &mut fl)
@@ -826,7 +863,7 @@ impl Hart {
             }
             FminD | FmaxD => {
                 let (a, b) = (self.f[r1 as usize], self.f[r2 as usize]);
-                let v = if insn.op == FminD {
+                let v = if op == FminD {
                     fpu::f64_min(a, b, &mut fl)
                 } else {
                     fpu::f64_max(a, b, &mut fl)
@@ -836,7 +873,7 @@ impl Hart {
             FcvtWS | FcvtWuS | FcvtLS | FcvtLuS => {
                 let rm = self.rm(insn.rm)?;
                 let a = self.f32(r1);
-                w!(match insn.op {
+                w!(match op {
                     FcvtWS => fpu::f32_to_i32(a, rm, &mut fl),
                     FcvtWuS => fpu::f32_to_u32(a, rm, &mut fl),
                     FcvtLS => fpu::f32_to_i64(a, rm, &mut fl),
@@ -846,7 +883,7 @@ impl Hart {
             FcvtWD | FcvtWuD | FcvtLD | FcvtLuD => {
                 let rm = self.rm(insn.rm)?;
                 let a = self.f[r1 as usize];
-                w!(match insn.op {
+                w!(match op {
                     FcvtWD => fpu::f64_to_i32(a, rm, &mut fl),
                     FcvtWuD => fpu::f64_to_u32(a, rm, &mut fl),
                     FcvtLD => fpu::f64_to_i64(a, rm, &mut fl),
@@ -855,7 +892,7 @@ impl Hart {
             }
             FcvtSW | FcvtSWu | FcvtSL | FcvtSLu => {
                 let rm = self.rm(insn.rm)?;
-                let v = match insn.op {
+                let v = match op {
                     FcvtSW => fpu::f32_from_i32(x1 as i32, rm, &mut fl),
                     FcvtSWu => fpu::f32_from_u32(x1 as u32, rm, &mut fl),
                     FcvtSL => fpu::f32_from_i64(x1 as i64, rm, &mut fl),
@@ -865,7 +902,7 @@ impl Hart {
             }
             FcvtDW | FcvtDWu | FcvtDL | FcvtDLu => {
                 let rm = self.rm(insn.rm)?;
-                let v = match insn.op {
+                let v = match op {
                     FcvtDW => fpu::f64_from_i32(x1 as i32, rm, &mut fl),
                     FcvtDWu => fpu::f64_from_u32(x1 as u32, rm, &mut fl),
                     FcvtDL => fpu::f64_from_i64(x1 as i64, rm, &mut fl),
@@ -947,6 +984,8 @@ impl Hart {
             CzeroNez => w!(if x2 != 0 { 0 } else { x1 }),
             _ => return Err(illegal(insn.imm as u32 as u64)),
         }
+        // FP compares/conversions/moves may name x0 as rd and still have effects (flags).
+        self.x[0] = 0;
         if fl != 0 {
             self.fflags |= fl;
             self.fs_dirty();

@@ -10,7 +10,9 @@ pub const SLOT_INSNS: usize = 2048;
 const MAX_SLOTS: usize = 8192;
 
 pub struct ICache {
-    pub slots: Vec<Box<[Insn; SLOT_INSNS]>>,
+    /// Slot s holds entries[s * SLOT_INSNS..(s + 1) * SLOT_INSNS]: one flat array, so a fetch
+    /// is a single indexed load.
+    pub entries: Vec<Insn>,
     slot_of: HashMap<u64, u32>,
     /// One bit per RAM page: does it have a slot?
     code: Vec<u64>,
@@ -20,7 +22,7 @@ pub struct ICache {
 impl ICache {
     pub fn new(ram_pages: u64) -> Self {
         ICache {
-            slots: Vec::new(),
+            entries: Vec::new(),
             slot_of: HashMap::new(),
             code: vec![0; ram_pages.div_ceil(64) as usize],
             flushed: false,
@@ -43,10 +45,11 @@ impl ICache {
             self.flush();
         }
         let s = self.slot_of.len() as u32;
-        if self.slots.len() <= s as usize {
-            self.slots.push(Box::new([Insn::UNDECODED; SLOT_INSNS]));
+        let range = s as usize * SLOT_INSNS..(s as usize + 1) * SLOT_INSNS;
+        if self.entries.len() < range.end {
+            self.entries.resize(range.end, Insn::UNDECODED);
         } else {
-            self.slots[s as usize].fill(Insn::UNDECODED);
+            self.entries[range].fill(Insn::UNDECODED);
         }
         self.slot_of.insert(page, s);
         self.code[(page / 64) as usize] |= 1 << (page % 64);
@@ -85,10 +88,8 @@ impl ICache {
                 // An instruction starting up to 2 bytes before the write may cover it.
                 let lo = off.max(p).saturating_sub(2).max(p) - p;
                 let hi = end.min(p + 4096) - p;
-                let slot = &mut self.slots[s as usize];
-                for e in &mut slot[lo / 2..hi.div_ceil(2)] {
-                    *e = Insn::UNDECODED;
-                }
+                let base = s as usize * SLOT_INSNS;
+                self.entries[base + lo / 2..base + hi.div_ceil(2)].fill(Insn::UNDECODED);
             }
             p += 4096;
         }

@@ -337,7 +337,7 @@ impl Hart {
         }
         if !self.pmp_uniform {
             // A PMP boundary inside the page: check every instruction's fetch.
-            self.single_step = true;
+            self.stop_at = 0;
             return Ok((slot, off as u64));
         }
         let vpn = self.pc >> 12;
@@ -420,7 +420,7 @@ impl Hart {
                 self.note_ram_write(off, N);
                 bus.after_ram_store(pa, N as u32);
                 if bus.event.is_some() {
-                    self.stop = true;
+                    self.request_stop();
                 }
                 return Ok(());
             }
@@ -429,7 +429,7 @@ impl Hart {
                 return Err(access_fault(Access::Store, va));
             }
             // A device register changed: interrupt lines and machine events need a fresh look.
-            self.stop = true;
+            self.request_stop();
             return Ok(());
         }
         let first = (PAGE_SIZE - (va & 0xfff)) as usize;
