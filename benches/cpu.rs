@@ -70,6 +70,7 @@ fn cpu(c: &mut Criterion) {
     let limits = Limits {
         timeout: None,
         max_insns: Some(n),
+        ..Default::default()
     };
     // No console input; the sender stays alive so the UART never sees a closed channel.
     let (_tx, rx) = crossbeam_channel::unbounded::<u8>();

@@ -3,6 +3,8 @@
 
 pub mod clint;
 pub mod clock;
+pub mod goldfish_rtc;
+pub mod plic;
 pub mod sifive_test;
 pub mod uart16550;
 

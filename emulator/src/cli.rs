@@ -1,9 +1,12 @@
 //! The `petrel` command line.
 
-use crate::board::riscv_virt::{RiscvVirt, VirtConfig};
+use crate::board::riscv_virt::{Boot, RiscvVirt, VirtConfig};
 use crate::board::{Limits, RunEnd, TimeMode};
 use clap::{Parser, Subcommand, ValueEnum};
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Exit status when a run hits --timeout or --max-insns (as timeout(1) uses).
@@ -36,18 +39,34 @@ enum Arch {
 
 #[derive(clap::Args, Debug)]
 struct BootArgs {
+    /// A TinyEMU machine configuration file (relaxed JSON: version, machine, memory_size,
+    /// bios, kernel, initrd, cmdline, ...). Command-line options override its values.
+    #[arg(value_name = "MACHINE.cfg")]
+    config: Option<PathBuf>,
     /// Guest architecture.
     #[arg(long, value_enum, default_value = "riscv64")]
     arch: Arch,
-    /// Firmware: a file, or `none` to start the kernel ELF directly in M-mode.
+    /// Firmware: a file (OpenSBI fw_dynamic or fw_jump), or `none` to start the kernel ELF
+    /// directly in M-mode. Default: the bundled OpenSBI.
     #[arg(long, value_name = "FILE|none")]
     bios: Option<String>,
-    /// Kernel (with --bios none: a bare-metal ELF loaded at its physical addresses).
+    /// Kernel: a RISC-V Linux Image (may be gzip-compressed) or an ELF; with --bios none, a
+    /// bare-metal ELF loaded at its physical addresses. Default: the bundled Linux guest.
     #[arg(long, value_name = "FILE")]
     kernel: Option<PathBuf>,
+    /// Initial ramdisk (default: the bundled one when the kernel is the bundled one).
+    #[arg(long, value_name = "FILE")]
+    initrd: Option<PathBuf>,
+    /// Kernel command line.
+    #[arg(long, value_name = "ARGS")]
+    append: Option<String>,
+    /// Run this shell command in the bundled guest instead of a login shell, then power off;
+    /// petrel exits with the command's exit status.
+    #[arg(long, value_name = "CMD")]
+    run: Option<String>,
     /// Guest RAM in MiB.
-    #[arg(long, value_name = "MiB", default_value_t = 256)]
-    memory: u64,
+    #[arg(long, value_name = "MiB")]
+    memory: Option<u64>,
     /// End the run after this many seconds of host time (exit status 124).
     #[arg(long, value_name = "SECS")]
     timeout: Option<f64>,
@@ -63,6 +82,19 @@ struct BootArgs {
     #[arg(long)]
     stats: bool,
 }
+
+/// The bundled riscv64 guest (guest-images/riscv64): OpenSBI, a Linux 6.1 Image (gzip) and a
+/// busybox initramfs, compiled into the binary so `petrel boot` works from anywhere.
+mod bundled {
+    pub static FIRMWARE: &[u8] = include_bytes!("../../guest-images/riscv64/fw_dynamic.bin");
+    pub static KERNEL_GZ: &[u8] = include_bytes!("../../guest-images/riscv64/Image.gz");
+    pub static INITRD: &[u8] = include_bytes!("../../guest-images/riscv64/initramfs.cpio.gz");
+}
+
+/// The kernel command line of the bundled guest when none is given.
+const DEFAULT_CMDLINE: &str = "console=ttyS0";
+/// Linux's COMMAND_LINE_SIZE on riscv, terminating NUL included.
+const MAX_CMDLINE: usize = 1024;
 
 /// Runs the command line and returns the process exit status.
 pub fn main() -> i32 {
@@ -103,23 +135,58 @@ pub fn main() -> i32 {
     }
 }
 
-fn boot(args: BootArgs) -> Result<i32, String> {
+fn read_file(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Undoes gzip compression when the file is gzip-compressed (kernels are often shipped so).
+fn maybe_gunzip(data: Vec<u8>, what: &str) -> Result<Vec<u8>, String> {
+    if !data.starts_with(&[0x1f, 0x8b]) {
+        return Ok(data);
+    }
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(&data[..])
+        .read_to_end(&mut out)
+        .map_err(|e| format!("{what}: bad gzip data: {e}"))?;
+    Ok(out)
+}
+
+fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::with_capacity(data.len().div_ceil(3) * 4);
+    for c in data.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                s.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                s.push('=');
+            }
+        }
+    }
+    s
+}
+
+fn boot(mut args: BootArgs) -> Result<i32, String> {
+    if let Some(cfg_path) = &args.config {
+        let cfg = crate::tinyemu_cfg::load(cfg_path)?;
+        if !cfg.drives.is_empty() || !cfg.fs.is_empty() || !cfg.eth.is_empty() {
+            return Err(format!(
+                "{}: drive, fs and eth entries need virtio devices, which this build does not have yet",
+                cfg_path.display()
+            ));
+        }
+        args.memory = args.memory.or(cfg.memory_mib);
+        args.bios = args.bios.or(cfg.bios.map(|p| p.display().to_string()));
+        args.kernel = args.kernel.or(cfg.kernel);
+        args.initrd = args.initrd.or(cfg.initrd);
+        args.append = args.append.or(cfg.cmdline);
+    }
     if args.arch == Arch::X86_64 {
         return Err("the x86_64 machine is not available in this build yet".into());
     }
-    match args.bios.as_deref() {
-        Some("none") => {}
-        Some(_) | None => {
-            return Err(
-                "booting through firmware is not available yet: use --bios none --kernel PROG.elf"
-                    .into(),
-            )
-        }
-    }
-    let Some(kernel) = &args.kernel else {
-        return Err("--bios none needs --kernel PROG.elf".into());
-    };
-    let file = std::fs::read(kernel).map_err(|e| format!("{}: {e}", kernel.display()))?;
     let time = match args.deterministic_time {
         Some(0) => return Err("--deterministic-time needs a positive instruction count".into()),
         Some(n) => TimeMode::Instructions(n),
@@ -130,39 +197,108 @@ fn boot(args: BootArgs) -> Result<i32, String> {
         Some(t) => Some(Duration::from_secs_f64(t)),
         None => None,
     };
+
+    // Gather the boot images.
+    let bare_metal = args.bios.as_deref() == Some("none");
+    let (firmware, kernel, initrd, cmdline);
+    if bare_metal {
+        let Some(k) = &args.kernel else {
+            return Err("--bios none needs --kernel PROG.elf".into());
+        };
+        if args.initrd.is_some() || args.append.is_some() || args.run.is_some() {
+            return Err("--initrd, --append and --run need firmware (drop --bios none)".into());
+        }
+        (firmware, kernel, initrd, cmdline) = (Vec::new(), read_file(k)?, None, String::new());
+    } else {
+        firmware = match &args.bios {
+            Some(path) => read_file(Path::new(path))?,
+            None => bundled::FIRMWARE.to_vec(),
+        };
+        let bundled_kernel = args.kernel.is_none();
+        kernel = match &args.kernel {
+            Some(k) => maybe_gunzip(read_file(k)?, &k.display().to_string())?,
+            None => maybe_gunzip(bundled::KERNEL_GZ.to_vec(), "bundled kernel")?,
+        };
+        initrd = match &args.initrd {
+            Some(p) => Some(read_file(p)?),
+            None if bundled_kernel => Some(bundled::INITRD.to_vec()),
+            None => None,
+        };
+        let mut line = args
+            .append
+            .clone()
+            .unwrap_or_else(|| DEFAULT_CMDLINE.to_string());
+        if let Some(cmd) = &args.run {
+            line.push_str(" petrel.cmd64=");
+            line.push_str(&base64(cmd.as_bytes()));
+        }
+        if line.len() >= MAX_CMDLINE {
+            return Err(format!(
+                "the kernel command line is {} bytes; Linux takes at most {} (--run commands are \
+                 base64-encoded into it)",
+                line.len(),
+                MAX_CMDLINE - 1
+            ));
+        }
+        cmdline = line;
+    }
+    let boot = if bare_metal {
+        Boot::BareMetal { elf: &kernel }
+    } else {
+        Boot::Firmware {
+            firmware: &firmware,
+            kernel: &kernel,
+            initrd: initrd.as_deref(),
+            cmdline: &cmdline,
+        }
+    };
+    let kernel_name = args.kernel.as_ref().map(|k| k.display().to_string());
+
+    let terminal = crate::terminal::Terminal::setup();
+    let exit_flag = Arc::new(AtomicBool::new(false));
     let limits = Limits {
         timeout,
         max_insns: args.max_insns,
+        exit: Some(exit_flag.clone()),
     };
     let cfg = VirtConfig {
-        memory_mib: args.memory,
+        memory_mib: args.memory.unwrap_or(256),
         time,
     };
-    let input = crate::console::stdin_channel();
+    let input = crate::console::stdin_channel(terminal.is_raw(), exit_flag);
     let started = std::time::Instant::now();
     let mut insns = 0u64;
     let mut stdout = std::io::stdout();
     // A guest reset rebuilds the machine from the same files, as a power cycle would.
-    let status = loop {
-        let mut m = RiscvVirt::new(&cfg, input.clone())?;
-        m.load_elf(&file)
-            .map_err(|e| format!("{}: {e}", kernel.display()))?;
+    let result = loop {
+        let mut m = match RiscvVirt::new(&cfg, input.clone()) {
+            Ok(m) => m,
+            Err(e) => break Err(e),
+        };
+        if let Err(e) = m.load(&boot) {
+            break Err(match (&kernel_name, bare_metal) {
+                (Some(k), true) => format!("{k}: {e}"),
+                _ => e,
+            });
+        }
         let end = m.run(&limits, &mut stdout);
         insns += m.hart.instret;
         match end {
             RunEnd::Reset => continue,
-            RunEnd::Exit(code) => break code as i32,
+            RunEnd::Exit(code) => break Ok(code as i32),
+            RunEnd::UserExit => break Ok(0),
             RunEnd::Timeout => {
                 let t = limits.timeout.unwrap_or_default();
                 eprintln!("petrel: timeout: the guest was stopped after {t:?}");
-                break EXIT_TIMEOUT;
+                break Ok(EXIT_TIMEOUT);
             }
             RunEnd::InsnLimit => {
                 eprintln!("petrel: the guest was stopped after {insns} instructions");
-                break EXIT_TIMEOUT;
+                break Ok(EXIT_TIMEOUT);
             }
         }
     };
+    terminal.restore();
     if args.stats {
         let secs = started.elapsed().as_secs_f64();
         eprintln!(
@@ -170,5 +306,5 @@ fn boot(args: BootArgs) -> Result<i32, String> {
             insns as f64 / secs / 1e6
         );
     }
-    Ok(status)
+    result
 }

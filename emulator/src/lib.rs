@@ -7,3 +7,5 @@ pub mod cli;
 pub mod console;
 pub mod elf;
 pub mod riscv;
+pub mod terminal;
+pub mod tinyemu_cfg;

@@ -12,10 +12,12 @@ pub enum TimeMode {
 }
 
 /// When a run must end even if the guest does not end it.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Limits {
     pub timeout: Option<std::time::Duration>,
     pub max_insns: Option<u64>,
+    /// Set by the console when the user asks to quit (Ctrl-A x).
+    pub exit: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// How a run ended.
@@ -27,4 +29,6 @@ pub enum RunEnd {
     Reset,
     Timeout,
     InsnLimit,
+    /// The user asked to quit from the console.
+    UserExit,
 }

@@ -1,15 +1,19 @@
 //! The RISC-V `virt` board, laid out as QEMU's so that the same programs, firmware and device
-//! trees work on both: RAM at 0x8000_0000, CLINT, NS16550A UART, SiFive test finisher, and a
-//! device tree generated from the actual configuration.
+//! trees work on both: RAM at 0x8000_0000, CLINT, PLIC, NS16550A UART, goldfish RTC, SiFive
+//! test finisher (also syscon power-off and reboot), and a device tree generated from the
+//! actual configuration. It boots either a bare-metal ELF in M-mode, or firmware (OpenSBI's
+//! fw_dynamic or fw_jump) with a kernel, initrd and command line the way QEMU does.
 
 use super::{Limits, RunEnd, TimeMode};
 use crate::bus::{Bus, Htif, MachineEvent, Ram};
 use crate::elf::{Elf, EM_RISCV};
-use crate::riscv::csr::{MIP_MSIP, MIP_MTIP};
+use crate::riscv::csr::{MIP_MEIP, MIP_MSIP, MIP_MTIP, MIP_SEIP};
 use crate::riscv::{Hart, StopReason, ISA_STRING};
 use crossbeam_channel::{Receiver, Sender};
 use petrel_devices::clint::{self, Clint};
 use petrel_devices::clock::Clock;
+use petrel_devices::goldfish_rtc::{self, GoldfishRtc};
+use petrel_devices::plic::{self, Plic};
 use petrel_devices::sifive_test::{self, FinisherEvent, TestFinisher};
 use petrel_devices::uart16550::{self, Uart16550};
 use std::cell::RefCell;
@@ -21,6 +25,17 @@ pub const RAM_BASE: u64 = 0x8000_0000;
 pub const CLINT_BASE: u64 = 0x200_0000;
 pub const UART_BASE: u64 = 0x1000_0000;
 pub const TEST_BASE: u64 = 0x10_0000;
+pub const RTC_BASE: u64 = 0x10_1000;
+pub const PLIC_BASE: u64 = 0x0c00_0000;
+pub const UART_IRQ: u32 = 10;
+pub const RTC_IRQ: u32 = 11;
+/// PLIC sources 1..=95, as on QEMU's virt board.
+pub const PLIC_SOURCES: u32 = 95;
+/// Where firmware jumps to the kernel (OpenSBI's FW_JUMP_ADDR on the generic platform).
+pub const KERNEL_BASE: u64 = 0x8020_0000;
+const FW_DYNAMIC_MAGIC: u64 = 0x4942_534f; // "OSBI"
+const FW_DYNAMIC_VERSION: u64 = 2;
+const NEXT_MODE_S: u64 = 1;
 pub const MIN_MEMORY_MIB: u64 = 2;
 pub const MAX_MEMORY_MIB: u64 = if cfg!(target_pointer_width = "32") {
     2048
@@ -46,10 +61,26 @@ impl Default for VirtConfig {
     }
 }
 
+/// What a machine starts with.
+pub enum Boot<'a> {
+    /// A bare-metal ELF entered in M-mode (`--bios none`).
+    BareMetal { elf: &'a [u8] },
+    /// Firmware at the start of RAM, entered in M-mode with a0 = hart id, a1 = device tree,
+    /// a2 = fw_dynamic information; it starts `kernel` (a RISC-V Image or an ELF) in S-mode.
+    Firmware {
+        firmware: &'a [u8],
+        kernel: &'a [u8],
+        initrd: Option<&'a [u8]>,
+        cmdline: &'a str,
+    },
+}
+
 pub struct RiscvVirt {
     pub hart: Hart,
     pub bus: Bus,
     clint: Rc<RefCell<Clint>>,
+    plic: Rc<RefCell<Plic>>,
+    rtc: Rc<RefCell<GoldfishRtc>>,
     uart: Rc<RefCell<Uart16550>>,
     finisher: Rc<RefCell<TestFinisher>>,
     console_out: Receiver<u8>,
@@ -75,34 +106,100 @@ impl RiscvVirt {
         let clint = Rc::new(RefCell::new(Clint::new(1, clock)));
         let uart = Rc::new(RefCell::new(Uart16550::new(out_tx.clone(), console_in)));
         let finisher = Rc::new(RefCell::new(TestFinisher::default()));
+        let plic = Rc::new(RefCell::new(Plic::new(PLIC_SOURCES, 2)));
+        let rtc = Rc::new(RefCell::new(GoldfishRtc::new()));
         let mut bus = Bus::new(Ram::new(RAM_BASE, size as usize));
         bus.map(CLINT_BASE, clint::SIZE, clint.clone());
+        bus.map(PLIC_BASE, plic::SIZE, plic.clone());
+        bus.map(RTC_BASE, goldfish_rtc::SIZE, rtc.clone());
         bus.map(UART_BASE, uart16550::SIZE, uart.clone());
         bus.map(TEST_BASE, sifive_test::SIZE, finisher.clone());
         bus.htif_out = Some(out_tx);
         let mut hart = Hart::new(0, size);
         hart.clint = Some(clint.clone());
-        let mut m = RiscvVirt {
+        let m = RiscvVirt {
             hart,
             bus,
             clint,
+            plic,
+            rtc,
             uart,
             finisher,
             console_out: out_rx,
             dtb_addr: 0,
         };
-        m.place_dtb(&m.device_tree()?)?;
         Ok(m)
     }
 
-    /// Loads a bare-metal ELF and points the hart at it, in M-mode with a0 = hart id and
-    /// a1 = the device tree.
+    /// Loads a bare-metal ELF and points the hart at it (see `Boot::BareMetal`).
     pub fn load_elf(&mut self, file: &[u8]) -> Result<(), String> {
-        let elf = Elf::parse(file).map_err(|e| e.to_string())?;
-        if elf.machine != EM_RISCV || !elf.class64 {
-            return Err("not a 64-bit RISC-V ELF file".into());
+        self.load(&Boot::BareMetal { elf: file })
+    }
+
+    /// Puts the boot images in RAM, writes the device tree and sets the hart up to start.
+    pub fn load(&mut self, boot: &Boot) -> Result<(), String> {
+        match *boot {
+            Boot::BareMetal { elf } => {
+                let elf = Elf::parse(elf).map_err(|e| e.to_string())?;
+                if elf.machine != EM_RISCV || !elf.class64 {
+                    return Err("not a 64-bit RISC-V ELF file".into());
+                }
+                self.load_segments(&elf)?;
+                if let Some(tohost) = elf.symbol("tohost") {
+                    self.bus.htif = Some(Htif {
+                        tohost,
+                        fromhost: elf.symbol("fromhost"),
+                    });
+                }
+                self.place_dtb(None, "")?;
+                self.hart.pc = elf.entry;
+            }
+            Boot::Firmware {
+                firmware,
+                kernel,
+                initrd,
+                cmdline,
+            } => {
+                if firmware.len() as u64 > KERNEL_BASE - RAM_BASE {
+                    return Err("firmware is larger than the 2 MiB before the kernel".into());
+                }
+                self.load_blob(RAM_BASE, firmware, "firmware")?;
+                let (entry, kernel_end) = self.load_kernel(kernel)?;
+                let initrd_range = match initrd {
+                    Some(data) => Some(self.place_initrd(data, kernel_end)?),
+                    None => None,
+                };
+                self.place_dtb(initrd_range, cmdline)?;
+                // fw_dynamic's information block, in the page below the device tree.
+                let info = self.dtb_addr - 4096;
+                let words = [
+                    FW_DYNAMIC_MAGIC,
+                    FW_DYNAMIC_VERSION,
+                    entry,
+                    NEXT_MODE_S,
+                    0,
+                    0,
+                ];
+                for (i, w) in words.iter().enumerate() {
+                    let off = self
+                        .bus
+                        .ram
+                        .offset(info + 8 * i as u64, 8)
+                        .ok_or("RAM too small for the firmware information")?;
+                    self.bus.ram.write::<8>(off, *w);
+                }
+                self.hart.x[12] = info;
+                self.hart.pc = RAM_BASE;
+            }
         }
+        self.hart.x[10] = self.hart.hartid;
+        self.hart.x[11] = self.dtb_addr;
+        Ok(())
+    }
+
+    fn load_segments(&mut self, elf: &Elf) -> Result<u64, String> {
         let ram = &mut self.bus.ram;
+        let mut end = 0;
         for s in &elf.segments {
             let Some(off) = ram.offset(s.paddr, s.mem_size) else {
                 return Err(format!(
@@ -115,37 +212,87 @@ impl RiscvVirt {
             };
             ram.data[off..off + s.data.len()].copy_from_slice(s.data);
             ram.data[off + s.data.len()..off + s.mem_size as usize].fill(0);
+            end = end.max(s.paddr + s.mem_size);
         }
-        if let Some(tohost) = elf.symbol("tohost") {
-            self.bus.htif = Some(Htif {
-                tohost,
-                fromhost: elf.symbol("fromhost"),
-            });
-        }
-        self.hart.pc = elf.entry;
-        self.hart.x[10] = self.hart.hartid;
-        self.hart.x[11] = self.dtb_addr;
+        Ok(end)
+    }
+
+    fn load_blob(&mut self, addr: u64, data: &[u8], what: &str) -> Result<(), String> {
+        let off = self
+            .bus
+            .ram
+            .offset(addr, data.len() as u64)
+            .ok_or_else(|| {
+                format!(
+                    "{what} ({} bytes) does not fit in RAM at {addr:#x}",
+                    data.len()
+                )
+            })?;
+        self.bus.ram.data[off..off + data.len()].copy_from_slice(data);
         Ok(())
     }
 
-    fn device_tree(&self) -> Result<Vec<u8>, String> {
-        build_fdt(self.bus.ram.size()).map_err(|e| format!("device tree: {e:?}"))
+    /// Loads a kernel: a RISC-V Linux Image (checked by its header) or an ELF. Returns the
+    /// entry point and the end of what it occupies.
+    fn load_kernel(&mut self, kernel: &[u8]) -> Result<(u64, u64), String> {
+        if kernel.starts_with(b"\x7fELF") {
+            let elf = Elf::parse(kernel).map_err(|e| format!("kernel: {e}"))?;
+            if elf.machine != EM_RISCV || !elf.class64 {
+                return Err("kernel: not a 64-bit RISC-V ELF file".into());
+            }
+            let end = self
+                .load_segments(&elf)
+                .map_err(|e| format!("kernel: {e}"))?;
+            return Ok((elf.entry, end));
+        }
+        let declared = riscv_image_header(kernel)?;
+        let size = declared.max(kernel.len() as u64);
+        if self.bus.ram.offset(KERNEL_BASE, size).is_none() {
+            return Err(format!(
+                "kernel needs {size} bytes at {KERNEL_BASE:#x}: RAM is too small"
+            ));
+        }
+        self.load_blob(KERNEL_BASE, kernel, "kernel")?;
+        Ok((KERNEL_BASE, KERNEL_BASE + size))
     }
 
-    /// Puts the DTB near the top of RAM, 2 MiB aligned when RAM is large enough (as QEMU does).
-    fn place_dtb(&mut self, dtb: &[u8]) -> Result<(), String> {
+    /// Places the initrd as QEMU does: halfway into RAM below 256 MiB, at 128 MiB otherwise —
+    /// far enough above the kernel that unpacking it does not clobber the initrd.
+    fn place_initrd(&mut self, data: &[u8], kernel_end: u64) -> Result<(u64, u64), String> {
+        let ram = self.bus.ram.size();
+        let start = RAM_BASE + if ram >= 256 << 20 { 128 << 20 } else { ram / 2 };
+        let start = start.max((kernel_end + 0xfff) & !0xfff);
+        let end = start + data.len() as u64;
+        // The device tree and fw_dynamic's block take the top of RAM.
+        let limit = RAM_BASE + ram - (4 << 20).min(ram / 4);
+        if end > limit {
+            return Err(format!(
+                "initrd ({} bytes) does not fit in {} MiB of RAM",
+                data.len(),
+                ram >> 20
+            ));
+        }
+        self.load_blob(start, data, "initrd")?;
+        Ok((start, end))
+    }
+
+    /// Writes the device tree near the top of RAM, 2 MiB aligned when RAM is large enough (as
+    /// QEMU does).
+    fn place_dtb(&mut self, initrd: Option<(u64, u64)>, cmdline: &str) -> Result<(), String> {
+        let dtb = build_fdt(self.bus.ram.size(), initrd, cmdline)
+            .map_err(|e| format!("device tree: {e:?}"))?;
         let size = self.bus.ram.size();
         let len = dtb.len() as u64;
-        if len + 4096 > size {
+        if len + 8192 > size {
             return Err("RAM too small for the device tree".into());
         }
         let top = size - len;
         let off = if top >= 4 << 20 {
             top & !((2 << 20) - 1)
         } else {
-            top & !7
+            top & !0xfff
         };
-        self.bus.ram.data[off as usize..(off + len) as usize].copy_from_slice(dtb);
+        self.bus.ram.data[off as usize..(off + len) as usize].copy_from_slice(&dtb);
         self.dtb_addr = RAM_BASE + off;
         Ok(())
     }
@@ -155,16 +302,27 @@ impl RiscvVirt {
     }
 
     fn sync_interrupts(&mut self) {
+        let mut lines = 0;
+        {
+            let mut plic = self.plic.borrow_mut();
+            plic.set_level(UART_IRQ, self.uart.borrow().irq());
+            plic.set_level(RTC_IRQ, self.rtc.borrow_mut().irq());
+            if plic.irq(0) {
+                lines |= MIP_MEIP;
+            }
+            if plic.irq(1) {
+                lines |= MIP_SEIP;
+            }
+        }
         let c = self.clint.borrow();
         let time = c.mtime();
-        let mut mip = self.hart.mip & !(MIP_MTIP | MIP_MSIP);
         if c.mtip(0) {
-            mip |= MIP_MTIP;
+            lines |= MIP_MTIP;
         }
         if c.msip(0) {
-            mip |= MIP_MSIP;
+            lines |= MIP_MSIP;
         }
-        self.hart.mip = mip;
+        self.hart.irq_lines = lines;
         self.hart.time = time;
         if self.hart.waiting && self.hart.effective_mip(time) & self.hart.mie != 0 {
             self.hart.waiting = false;
@@ -217,6 +375,13 @@ impl RiscvVirt {
                 };
             }
             slices += 1;
+            if limits
+                .exit
+                .as_ref()
+                .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
+            {
+                return RunEnd::UserExit;
+            }
             if let Some(t) = limits.timeout {
                 let check = slices.is_multiple_of(16) || why == StopReason::Wfi;
                 if check && start.elapsed() >= t {
@@ -255,7 +420,39 @@ impl RiscvVirt {
     }
 }
 
-fn build_fdt(ram_size: u64) -> Result<Vec<u8>, vm_fdt::Error> {
+/// Checks a RISC-V Linux Image header and returns the image size it declares.
+fn riscv_image_header(k: &[u8]) -> Result<u64, String> {
+    const NOT_IMAGE: &str =
+        "kernel: not a RISC-V Linux Image (no 'RSC\\x05' header magic) nor an ELF file";
+    if k.len() < 64 || &k[56..60] != b"RSC\x05" {
+        if k.starts_with(&[0x1f, 0x8b]) {
+            return Err("kernel: a gzip file that is not a RISC-V Image".into());
+        }
+        return Err(NOT_IMAGE.into());
+    }
+    let u64_at = |o: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&k[o..o + 8]);
+        u64::from_le_bytes(b)
+    };
+    let text_offset = u64_at(8);
+    if text_offset != KERNEL_BASE - RAM_BASE {
+        return Err(format!(
+            "kernel: Image wants text offset {text_offset:#x}; petrel loads kernels at {:#x}",
+            KERNEL_BASE - RAM_BASE
+        ));
+    }
+    Ok(u64_at(16))
+}
+
+fn build_fdt(
+    ram_size: u64,
+    initrd: Option<(u64, u64)>,
+    cmdline: &str,
+) -> Result<Vec<u8>, vm_fdt::Error> {
+    const CPU_INTC: u32 = 1;
+    const TEST: u32 = 2;
+    const PLIC: u32 = 3;
     let mut f = vm_fdt::FdtWriter::new()?;
     let root = f.begin_node("")?;
     f.property_u32("#address-cells", 2)?;
@@ -265,6 +462,13 @@ fn build_fdt(ram_size: u64) -> Result<Vec<u8>, vm_fdt::Error> {
 
     let chosen = f.begin_node("chosen")?;
     f.property_string("stdout-path", &format!("/soc/serial@{UART_BASE:x}"))?;
+    if !cmdline.is_empty() {
+        f.property_string("bootargs", cmdline)?;
+    }
+    if let Some((start, end)) = initrd {
+        f.property_u64("linux,initrd-start", start)?;
+        f.property_u64("linux,initrd-end", end)?;
+    }
     f.end_node(chosen)?;
 
     let mem = f.begin_node(&format!("memory@{RAM_BASE:x}"))?;
@@ -287,7 +491,7 @@ fn build_fdt(ram_size: u64) -> Result<Vec<u8>, vm_fdt::Error> {
     f.property_u32("#interrupt-cells", 1)?;
     f.property_null("interrupt-controller")?;
     f.property_string("compatible", "riscv,cpu-intc")?;
-    f.property_u32("phandle", 1)?;
+    f.property_u32("phandle", CPU_INTC)?;
     f.end_node(intc)?;
     f.end_node(cpu)?;
     f.end_node(cpus)?;
@@ -308,14 +512,52 @@ fn build_fdt(ram_size: u64) -> Result<Vec<u8>, vm_fdt::Error> {
         ],
     )?;
     f.property_array_u64("reg", &[TEST_BASE, sifive_test::SIZE])?;
-    f.property_u32("phandle", 2)?;
+    f.property_u32("phandle", TEST)?;
     f.end_node(test)?;
+
+    // Linux powers off and reboots through the test device.
+    let poweroff = f.begin_node("poweroff")?;
+    f.property_string("compatible", "syscon-poweroff")?;
+    f.property_u32("regmap", TEST)?;
+    f.property_u32("offset", 0)?;
+    f.property_u32("value", 0x5555)?;
+    f.end_node(poweroff)?;
+    let reboot = f.begin_node("reboot")?;
+    f.property_string("compatible", "syscon-reboot")?;
+    f.property_u32("regmap", TEST)?;
+    f.property_u32("offset", 0)?;
+    f.property_u32("value", 0x7777)?;
+    f.end_node(reboot)?;
+
+    let rtc = f.begin_node(&format!("rtc@{RTC_BASE:x}"))?;
+    f.property_string("compatible", "google,goldfish-rtc")?;
+    f.property_array_u64("reg", &[RTC_BASE, goldfish_rtc::SIZE])?;
+    f.property_u32("interrupt-parent", PLIC)?;
+    f.property_u32("interrupts", RTC_IRQ)?;
+    f.end_node(rtc)?;
 
     let uart = f.begin_node(&format!("serial@{UART_BASE:x}"))?;
     f.property_string("compatible", "ns16550a")?;
     f.property_array_u64("reg", &[UART_BASE, uart16550::SIZE])?;
     f.property_u32("clock-frequency", 3_686_400)?;
+    f.property_u32("interrupt-parent", PLIC)?;
+    f.property_u32("interrupts", UART_IRQ)?;
     f.end_node(uart)?;
+
+    let plic = f.begin_node(&format!("plic@{PLIC_BASE:x}"))?;
+    f.property_string_list(
+        "compatible",
+        vec!["sifive,plic-1.0.0".into(), "riscv,plic0".into()],
+    )?;
+    f.property_array_u64("reg", &[PLIC_BASE, plic::SIZE])?;
+    f.property_u32("#address-cells", 0)?;
+    f.property_u32("#interrupt-cells", 1)?;
+    f.property_null("interrupt-controller")?;
+    // Context 0: hart 0 M-mode external interrupt (11); context 1: S-mode (9).
+    f.property_array_u32("interrupts-extended", &[CPU_INTC, 11, CPU_INTC, 9])?;
+    f.property_u32("riscv,ndev", PLIC_SOURCES)?;
+    f.property_u32("phandle", PLIC)?;
+    f.end_node(plic)?;
 
     let cl = f.begin_node(&format!("clint@{CLINT_BASE:x}"))?;
     f.property_string_list(
@@ -324,7 +566,7 @@ fn build_fdt(ram_size: u64) -> Result<Vec<u8>, vm_fdt::Error> {
     )?;
     f.property_array_u64("reg", &[CLINT_BASE, clint::SIZE])?;
     // Machine software (3) and machine timer (7) interrupts of hart 0's controller.
-    f.property_array_u32("interrupts-extended", &[1, 3, 1, 7])?;
+    f.property_array_u32("interrupts-extended", &[CPU_INTC, 3, CPU_INTC, 7])?;
     f.end_node(cl)?;
 
     f.end_node(soc)?;

@@ -242,13 +242,15 @@ impl Hart {
         }
     }
 
-    /// mip as software sees it: STIP comes from stimecmp when Sstc is enabled.
+    /// mip as software sees it: the software-writable bits OR-ed with the lines devices drive,
+    /// and STIP from stimecmp when Sstc is enabled.
     pub fn effective_mip(&self, time: u64) -> u64 {
+        let mip = self.mip | self.irq_lines;
         if self.menvcfg & MENVCFG_STCE != 0 {
             let stip = if time >= self.stimecmp { MIP_STIP } else { 0 };
-            (self.mip & !MIP_STIP) | stip
+            (mip & !MIP_STIP) | stip
         } else {
-            self.mip
+            mip
         }
     }
 

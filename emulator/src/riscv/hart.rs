@@ -36,8 +36,10 @@ pub struct Hart {
     pub medeleg: u64,
     pub mideleg: u64,
     pub mie: u64,
-    /// Pending bits: SSIP/STIP/SEIP from software and devices; MSIP/MTIP/MEIP from devices.
+    /// The software-writable pending bits (SSIP, STIP without Sstc, SEIP).
     pub mip: u64,
+    /// Pending bits driven by devices (MSIP, MTIP, MEIP, SEIP); software sees them OR-ed in.
+    pub irq_lines: u64,
     pub mtvec: u64,
     pub mscratch: u64,
     pub mepc: u64,
@@ -107,6 +109,7 @@ impl Hart {
             mideleg: 0,
             mie: 0,
             mip: 0,
+            irq_lines: 0,
             mtvec: 0,
             mscratch: 0,
             mepc: 0,

@@ -72,6 +72,7 @@ fn random_code_never_panics_the_host() {
         let limits = Limits {
             timeout: Some(std::time::Duration::from_secs(5)),
             max_insns: Some(200_000),
+            ..Default::default()
         };
         // Any end is fine (exit, reset, limit): what matters is that it returns.
         let _ = m.run(&limits, &mut std::io::sink());
@@ -86,6 +87,7 @@ fn fault_loop_is_bounded_by_the_instruction_limit() {
     let limits = Limits {
         timeout: None,
         max_insns: Some(1000),
+        ..Default::default()
     };
     let end = m.run(&limits, &mut std::io::sink());
     assert_eq!(end, crate::board::RunEnd::InsnLimit);
