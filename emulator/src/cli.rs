@@ -25,8 +25,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Boot a machine. With `--bios none --kernel PROG.elf`, runs a bare-metal ELF in M-mode
-    /// (a0 = hart id, a1 = device tree); petrel exits with the guest's exit status.
+    /// Boot a machine: with no options, the bundled riscv64 Linux guest to a shell (Ctrl-A x
+    /// quits). With `--bios none --kernel PROG.elf`, a bare-metal ELF in M-mode (a0 = hart id,
+    /// a1 = device tree). petrel exits with the guest's exit status.
     Boot(BootArgs),
 }
 
@@ -57,14 +58,14 @@ struct BootArgs {
     /// Initial ramdisk (default: the bundled one when the kernel is the bundled one).
     #[arg(long, value_name = "FILE")]
     initrd: Option<PathBuf>,
-    /// Kernel command line.
+    /// Kernel command line [default: console=ttyS0].
     #[arg(long, value_name = "ARGS")]
     append: Option<String>,
     /// Run this shell command in the bundled guest instead of a login shell, then power off;
     /// petrel exits with the command's exit status.
     #[arg(long, value_name = "CMD")]
     run: Option<String>,
-    /// Guest RAM in MiB.
+    /// Guest RAM in MiB [default: 256].
     #[arg(long, value_name = "MiB")]
     memory: Option<u64>,
     /// End the run after this many seconds of host time (exit status 124).

@@ -3,7 +3,7 @@
 //! terminal, Ctrl-A sequences are interpreted (Ctrl-A x quits, Ctrl-A h lists the keys).
 
 use crossbeam_channel::Receiver;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 /// Starts forwarding stdin to the returned channel. EOF closes the channel; the guest keeps
@@ -34,7 +34,7 @@ pub fn stdin_channel(escapes: bool, exit: Arc<AtomicBool>) -> Receiver<u8> {
                         }
                     }
                     if quit {
-                        exit.store(true, Ordering::Relaxed);
+                        exit.store(true, std::sync::atomic::Ordering::Relaxed);
                         return;
                     }
                 }
