@@ -4,6 +4,7 @@
 pub mod clint;
 pub mod clock;
 pub mod goldfish_rtc;
+pub mod mem;
 pub mod plic;
 pub mod sifive_test;
 pub mod uart16550;

@@ -1,53 +1,12 @@
 //! The physical address space of a machine: guest RAM, and MMIO regions that dispatch to device
 //! models. CPUs reach RAM directly through their TLBs; everything else comes through here.
 
+pub use petrel_devices::mem::Ram;
 use petrel_devices::MmioDevice;
 use std::cell::RefCell;
 use std::rc::Rc;
 
 pub const PAGE_SIZE: u64 = 4096;
-
-/// Guest RAM: one contiguous block at `base`.
-pub struct Ram {
-    pub base: u64,
-    pub data: Vec<u8>,
-}
-
-impl Ram {
-    pub fn new(base: u64, size: usize) -> Self {
-        Ram {
-            base,
-            data: vec![0; size],
-        }
-    }
-
-    pub fn size(&self) -> u64 {
-        self.data.len() as u64
-    }
-
-    /// Offset in `data` of `[paddr, paddr+len)`, if it lies entirely in RAM.
-    #[inline]
-    pub fn offset(&self, paddr: u64, len: u64) -> Option<usize> {
-        let off = paddr.checked_sub(self.base)?;
-        (off.checked_add(len)? <= self.size()).then_some(off as usize)
-    }
-
-    #[inline(always)]
-    pub fn read<const N: usize>(&self, off: usize) -> u64 {
-        let mut b = [0u8; 8];
-        b[..N].copy_from_slice(&self.data[off..off + N]);
-        u64::from_le_bytes(b)
-    }
-
-    #[inline(always)]
-    pub fn write<const N: usize>(&mut self, off: usize, v: u64) {
-        self.data[off..off + N].copy_from_slice(&v.to_le_bytes()[..N]);
-    }
-
-    pub fn read_u64_at(&self, paddr: u64) -> Option<u64> {
-        self.offset(paddr, 8).map(|o| self.read::<8>(o))
-    }
-}
 
 /// What the machine was asked to do by a device or the HTIF mailbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

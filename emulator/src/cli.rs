@@ -170,6 +170,16 @@ fn base64(data: &[u8]) -> String {
     s
 }
 
+fn timed_out(t: Duration) -> Result<i32, String> {
+    eprintln!("petrel: timeout: the guest was stopped after {t:?}");
+    Ok(EXIT_TIMEOUT)
+}
+
+fn insn_limit(insns: u64) -> Result<i32, String> {
+    eprintln!("petrel: the guest was stopped after {insns} instructions");
+    Ok(EXIT_TIMEOUT)
+}
+
 fn boot(mut args: BootArgs) -> Result<i32, String> {
     if let Some(cfg_path) = &args.config {
         let cfg = crate::tinyemu_cfg::load(cfg_path)?;
@@ -272,6 +282,20 @@ fn boot(mut args: BootArgs) -> Result<i32, String> {
     let mut stdout = std::io::stdout();
     // A guest reset rebuilds the machine from the same files, as a power cycle would.
     let result = loop {
+        // The limits cover the whole run, across guest reboots.
+        let mut slice_limits = limits.clone();
+        if let Some(t) = limits.timeout {
+            match t.checked_sub(started.elapsed()) {
+                Some(left) if !left.is_zero() => slice_limits.timeout = Some(left),
+                _ => break timed_out(t),
+            }
+        }
+        if let Some(max) = limits.max_insns {
+            match max.checked_sub(insns) {
+                Some(left) if left > 0 => slice_limits.max_insns = Some(left),
+                _ => break insn_limit(insns),
+            }
+        }
         let mut m = match RiscvVirt::new(&cfg, input.clone()) {
             Ok(m) => m,
             Err(e) => break Err(e),
@@ -282,21 +306,14 @@ fn boot(mut args: BootArgs) -> Result<i32, String> {
                 _ => e,
             });
         }
-        let end = m.run(&limits, &mut stdout);
-        insns += m.hart.instret;
+        let end = m.run(&slice_limits, &mut stdout);
+        insns += m.hart.instret + m.hart.traps;
         match end {
             RunEnd::Reset => continue,
             RunEnd::Exit(code) => break Ok(code as i32),
             RunEnd::UserExit => break Ok(0),
-            RunEnd::Timeout => {
-                let t = limits.timeout.unwrap_or_default();
-                eprintln!("petrel: timeout: the guest was stopped after {t:?}");
-                break Ok(EXIT_TIMEOUT);
-            }
-            RunEnd::InsnLimit => {
-                eprintln!("petrel: the guest was stopped after {insns} instructions");
-                break Ok(EXIT_TIMEOUT);
-            }
+            RunEnd::Timeout => break timed_out(limits.timeout.unwrap_or_default()),
+            RunEnd::InsnLimit => break insn_limit(insns),
         }
     };
     terminal.restore();

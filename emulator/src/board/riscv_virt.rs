@@ -356,6 +356,10 @@ impl RiscvVirt {
                 Some(max) => SLICE.min(max - steps),
                 None => SLICE,
             };
+            if self.bus.ram.has_dma_writes() {
+                let w = self.bus.ram.take_dma_writes();
+                self.hart.note_dma_writes(w);
+            }
             let (_, why) = self.hart.run(&mut self.bus, budget);
             self.clint
                 .borrow_mut()
@@ -435,6 +439,14 @@ fn riscv_image_header(k: &[u8]) -> Result<u64, String> {
         b.copy_from_slice(&k[o..o + 8]);
         u64::from_le_bytes(b)
     };
+    if let Some(end) = pe_file_end(k) {
+        if (k.len() as u64) < end {
+            return Err(format!(
+                "kernel: the Image is truncated ({} bytes; its header describes {end})",
+                k.len()
+            ));
+        }
+    }
     let text_offset = u64_at(8);
     if text_offset != KERNEL_BASE - RAM_BASE {
         return Err(format!(
@@ -443,6 +455,31 @@ fn riscv_image_header(k: &[u8]) -> Result<u64, String> {
         ));
     }
     Ok(u64_at(16))
+}
+
+/// Images built with the EFI stub carry a PE/COFF header: the end of its last section's raw
+/// data is the length the file must have.
+fn pe_file_end(k: &[u8]) -> Option<u64> {
+    let u16_at = |o: usize| Some(u16::from_le_bytes(k.get(o..o + 2)?.try_into().ok()?));
+    let u32_at = |o: usize| Some(u32::from_le_bytes(k.get(o..o + 4)?.try_into().ok()?));
+    if k.get(..2)? != b"MZ" {
+        return None;
+    }
+    let pe = u32_at(0x3c)? as usize;
+    if k.get(pe..pe + 4)? != b"PE\0\0" {
+        return None;
+    }
+    let sections = u16_at(pe + 6)? as usize;
+    let optional = u16_at(pe + 20)? as usize;
+    let table = pe + 24 + optional;
+    let mut end = 0u64;
+    for i in 0..sections.min(96) {
+        let s = table + i * 40;
+        let size = u64::from(u32_at(s + 16)?);
+        let ptr = u64::from(u32_at(s + 20)?);
+        end = end.max(ptr + size);
+    }
+    Some(end)
 }
 
 fn build_fdt(

@@ -189,6 +189,21 @@ impl Hart {
             .find(|&i| set & (1 << i) != 0)
     }
 
+    /// Drops decoded instructions that devices may have overwritten.
+    pub fn note_dma_writes(&mut self, writes: petrel_devices::mem::DmaWrites) {
+        match writes {
+            petrel_devices::mem::DmaWrites::Ranges(r) => {
+                for (off, len) in r {
+                    self.icache.invalidate(off, len);
+                }
+            }
+            petrel_devices::mem::DmaWrites::Everything => {
+                self.icache.flush();
+                self.flush_fetch_tlb();
+            }
+        }
+    }
+
     /// Enters the trap handler for an exception or (with the interrupt bit) an interrupt.
     pub fn take_trap(&mut self, cause: u64, tval: u64) {
         self.traps += 1;

@@ -71,8 +71,12 @@ impl ICache {
     /// RAM bytes `[off, off+len)` changed: reset every instruction that may overlap them.
     #[inline]
     pub fn invalidate(&mut self, off: usize, len: usize) {
-        let page = (off >> 12) as u64;
-        if !self.is_code(page) {
+        if len == 0 {
+            return;
+        }
+        let (first, last) = ((off >> 12) as u64, ((off + len - 1) >> 12) as u64);
+        // The common case, a CPU store within one page that holds no code, costs one bit test.
+        if first == last && !self.is_code(first) {
             return;
         }
         self.invalidate_slow(off, len);
@@ -93,5 +97,34 @@ impl ICache {
             }
             p += 4096;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::riscv::decode::Op;
+
+    #[test]
+    fn invalidation_reaches_every_page_of_a_range() {
+        let mut c = ICache::new(16);
+        let (a, _) = c.slot_for(1);
+        let (b, _) = c.slot_for(3);
+        for s in [a, b] {
+            let base = s as usize * SLOT_INSNS;
+            c.entries[base..base + SLOT_INSNS].fill(Insn {
+                op: Op::Nop,
+                ..Insn::UNDECODED
+            });
+        }
+        // A write covering pages 0..=3 whose first page holds no code.
+        c.invalidate(0x800, 3 * 4096);
+        let at = |c: &ICache, s: u32, i: usize| c.entries[s as usize * SLOT_INSNS + i].op;
+        assert_eq!(at(&c, a, 0), Op::Undecoded);
+        assert_eq!(at(&c, a, 2047), Op::Undecoded);
+        assert_eq!(at(&c, b, 0), Op::Undecoded);
+        // Page 3 is only written up to 0x3800: instructions from there on survive.
+        assert_eq!(at(&c, b, 0x400), Op::Nop);
+        assert_eq!(at(&c, b, 0x3fe), Op::Undecoded);
     }
 }
