@@ -58,6 +58,7 @@ fn machine(w: &Workload, console_in: &crossbeam_channel::Receiver<u8>) -> RiscvV
     let cfg = VirtConfig {
         memory_mib: 256,
         time: TimeMode::Instructions(100),
+        ..Default::default()
     };
     let mut m = RiscvVirt::new(&cfg, console_in.clone()).expect("virt board");
     m.load_elf(w.elf)

@@ -8,6 +8,7 @@ pub mod mem;
 pub mod plic;
 pub mod sifive_test;
 pub mod uart16550;
+pub mod virtio;
 
 /// A device reached through memory-mapped registers. `offset` is relative to the device's base;
 /// `size` is 1, 2, 4 or 8 bytes. Reads of unimplemented registers return 0 and writes to them

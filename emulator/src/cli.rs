@@ -1,6 +1,6 @@
 //! The `petrel` command line.
 
-use crate::board::riscv_virt::{Boot, RiscvVirt, VirtConfig};
+use crate::board::riscv_virt::{Boot, RiscvVirt, VirtConfig, VirtioSpec};
 use crate::board::{Limits, RunEnd, TimeMode};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Read;
@@ -79,9 +79,42 @@ struct BootArgs {
     /// following the host clock, for reproducible runs.
     #[arg(long, value_name = "N")]
     deterministic_time: Option<u64>,
+    /// A virtio-blk disk: a raw image file; `ro` makes it read-only, `snapshot` keeps the
+    /// guest's writes in memory and leaves the file untouched. May be given several times.
+    #[arg(long, value_name = "FILE[,ro][,snapshot]")]
+    drive: Vec<String>,
+    /// A virtio-rng device fed from host entropy (/dev/hwrng in the guest).
+    #[arg(long)]
+    rng: bool,
     /// Print the number of executed instructions and the speed on exit (to stderr).
     #[arg(long)]
     stats: bool,
+}
+
+/// Parses `FILE[,ro][,snapshot]`.
+fn parse_drive(spec: &str) -> Result<VirtioSpec, String> {
+    let mut parts = spec.split(',');
+    let path = parts
+        .next()
+        .filter(|p| !p.is_empty())
+        .ok_or("--drive needs a file name")?;
+    let (mut read_only, mut snapshot) = (false, false);
+    for opt in parts {
+        match opt {
+            "ro" | "readonly" => read_only = true,
+            "snapshot" => snapshot = true,
+            other => {
+                return Err(format!(
+                    "--drive {spec}: unknown option '{other}' (ro, snapshot)"
+                ))
+            }
+        }
+    }
+    Ok(VirtioSpec::Block {
+        path: PathBuf::from(path),
+        read_only,
+        snapshot,
+    })
 }
 
 /// The bundled riscv64 guest (guest-images/riscv64): OpenSBI, a Linux 6.1 Image (gzip) and a
@@ -181,13 +214,22 @@ fn insn_limit(insns: u64) -> Result<i32, String> {
 }
 
 fn boot(mut args: BootArgs) -> Result<i32, String> {
+    let mut virtio = Vec::new();
     if let Some(cfg_path) = &args.config {
         let cfg = crate::tinyemu_cfg::load(cfg_path)?;
-        if !cfg.drives.is_empty() || !cfg.fs.is_empty() || !cfg.eth.is_empty() {
+        if !cfg.fs.is_empty() || !cfg.eth.is_empty() {
             return Err(format!(
-                "{}: drive, fs and eth entries need virtio devices, which this build does not have yet",
+                "{}: fs and eth entries need 9p and network devices, which this build does not have yet",
                 cfg_path.display()
             ));
+        }
+        // TinyEMU opens its drives copy-on-write unless told otherwise.
+        for d in &cfg.drives {
+            virtio.push(VirtioSpec::Block {
+                path: d.file.clone(),
+                read_only: false,
+                snapshot: true,
+            });
         }
         args.memory = args.memory.or(cfg.memory_mib);
         args.bios = args.bios.or(cfg.bios.map(|p| p.display().to_string()));
@@ -272,7 +314,14 @@ fn boot(mut args: BootArgs) -> Result<i32, String> {
         max_insns: args.max_insns,
         exit: Some(exit_flag.clone()),
     };
+    for d in &args.drive {
+        virtio.push(parse_drive(d)?);
+    }
+    if args.rng {
+        virtio.push(VirtioSpec::Rng);
+    }
     let cfg = VirtConfig {
+        virtio,
         memory_mib: args.memory.unwrap_or(256),
         time,
     };

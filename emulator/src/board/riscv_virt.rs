@@ -16,6 +16,7 @@ use petrel_devices::goldfish_rtc::{self, GoldfishRtc};
 use petrel_devices::plic::{self, Plic};
 use petrel_devices::sifive_test::{self, FinisherEvent, TestFinisher};
 use petrel_devices::uart16550::{self, Uart16550};
+use petrel_devices::virtio::{self, mmio::MmioTransport};
 use std::cell::RefCell;
 use std::io::Write;
 use std::rc::Rc;
@@ -46,10 +47,28 @@ pub const MAX_MEMORY_MIB: u64 = if cfg!(target_pointer_width = "32") {
 /// Instructions per run slice: device state and interrupts are looked at between slices.
 const SLICE: u64 = 20_000;
 
+pub const VIRTIO_BASE: u64 = 0x1000_1000;
+pub const VIRTIO_STRIDE: u64 = 0x1000;
+/// virtio-mmio slots, as on QEMU's virt board (IRQ 1 + slot).
+pub const VIRTIO_SLOTS: usize = 8;
+
+/// A virtio device to put in the next free slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VirtioSpec {
+    /// A raw disk image; `snapshot` keeps writes in memory and leaves the file untouched.
+    Block {
+        path: std::path::PathBuf,
+        read_only: bool,
+        snapshot: bool,
+    },
+    Rng,
+}
+
 #[derive(Debug, Clone)]
 pub struct VirtConfig {
     pub memory_mib: u64,
     pub time: TimeMode,
+    pub virtio: Vec<VirtioSpec>,
 }
 
 impl Default for VirtConfig {
@@ -57,6 +76,7 @@ impl Default for VirtConfig {
         VirtConfig {
             memory_mib: 256,
             time: TimeMode::Host,
+            virtio: Vec::new(),
         }
     }
 }
@@ -85,6 +105,7 @@ pub struct RiscvVirt {
     finisher: Rc<RefCell<TestFinisher>>,
     console_out: Receiver<u8>,
     dtb_addr: u64,
+    virtio: Vec<Rc<RefCell<MmioTransport>>>,
 }
 
 impl RiscvVirt {
@@ -115,6 +136,29 @@ impl RiscvVirt {
         bus.map(UART_BASE, uart16550::SIZE, uart.clone());
         bus.map(TEST_BASE, sifive_test::SIZE, finisher.clone());
         bus.htif_out = Some(out_tx);
+        if cfg.virtio.len() > VIRTIO_SLOTS {
+            return Err(format!(
+                "at most {VIRTIO_SLOTS} virtio devices fit on this board"
+            ));
+        }
+        let mut transports = Vec::new();
+        for (slot, spec) in cfg.virtio.iter().enumerate() {
+            let dev: Box<dyn virtio::VirtioDevice> = match spec {
+                VirtioSpec::Block {
+                    path,
+                    read_only,
+                    snapshot,
+                } => Box::new(virtio::blk::Blk::open(path, *read_only, *snapshot)?),
+                VirtioSpec::Rng => Box::new(virtio::rng::Rng),
+            };
+            let t = Rc::new(RefCell::new(MmioTransport::new(dev)));
+            bus.map(
+                VIRTIO_BASE + slot as u64 * VIRTIO_STRIDE,
+                virtio::mmio::SIZE,
+                t.clone(),
+            );
+            transports.push(t);
+        }
         let mut hart = Hart::new(0, size);
         hart.clint = Some(clint.clone());
         let m = RiscvVirt {
@@ -127,6 +171,7 @@ impl RiscvVirt {
             finisher,
             console_out: out_rx,
             dtb_addr: 0,
+            virtio: transports,
         };
         Ok(m)
     }
@@ -279,7 +324,7 @@ impl RiscvVirt {
     /// Writes the device tree near the top of RAM, 2 MiB aligned when RAM is large enough (as
     /// QEMU does).
     fn place_dtb(&mut self, initrd: Option<(u64, u64)>, cmdline: &str) -> Result<(), String> {
-        let dtb = build_fdt(self.bus.ram.size(), initrd, cmdline)
+        let dtb = build_fdt(self.bus.ram.size(), initrd, cmdline, self.virtio.len())
             .map_err(|e| format!("device tree: {e:?}"))?;
         let size = self.bus.ram.size();
         let len = dtb.len() as u64;
@@ -307,6 +352,9 @@ impl RiscvVirt {
             let mut plic = self.plic.borrow_mut();
             plic.set_level(UART_IRQ, self.uart.borrow().irq());
             plic.set_level(RTC_IRQ, self.rtc.borrow_mut().irq());
+            for (slot, t) in self.virtio.iter().enumerate() {
+                plic.set_level(1 + slot as u32, t.borrow().irq());
+            }
             if plic.irq(0) {
                 lines |= MIP_MEIP;
             }
@@ -329,6 +377,20 @@ impl RiscvVirt {
         }
     }
 
+    /// Lets virtio devices do their work (after a notification, or to pick up outside input).
+    fn process_devices(&mut self) {
+        for t in &self.virtio {
+            let mut t = t.borrow_mut();
+            t.process(&mut self.bus.ram);
+            if let Some(why) = t.failure.take() {
+                eprintln!(
+                    "petrel: virtio device {} needs a reset: {why}",
+                    t.device_id()
+                );
+            }
+        }
+    }
+
     fn drain_console(&mut self, out: &mut dyn Write) {
         let mut any = false;
         while let Ok(b) = self.console_out.try_recv() {
@@ -346,6 +408,7 @@ impl RiscvVirt {
         let mut slices = 0u64;
         loop {
             self.uart.borrow_mut().poll();
+            self.process_devices();
             self.sync_interrupts();
             let steps = self.hart.instret + self.hart.traps;
             let budget = match limits.max_insns {
@@ -486,6 +549,7 @@ fn build_fdt(
     ram_size: u64,
     initrd: Option<(u64, u64)>,
     cmdline: &str,
+    virtio_slots: usize,
 ) -> Result<Vec<u8>, vm_fdt::Error> {
     const CPU_INTC: u32 = 1;
     const TEST: u32 = 2;
@@ -595,6 +659,16 @@ fn build_fdt(
     f.property_u32("riscv,ndev", PLIC_SOURCES)?;
     f.property_u32("phandle", PLIC)?;
     f.end_node(plic)?;
+
+    for slot in 0..virtio_slots as u64 {
+        let base = VIRTIO_BASE + slot * VIRTIO_STRIDE;
+        let node = f.begin_node(&format!("virtio_mmio@{base:x}"))?;
+        f.property_string("compatible", "virtio,mmio")?;
+        f.property_array_u64("reg", &[base, VIRTIO_STRIDE])?;
+        f.property_u32("interrupt-parent", PLIC)?;
+        f.property_u32("interrupts", 1 + slot as u32)?;
+        f.end_node(node)?;
+    }
 
     let cl = f.begin_node(&format!("clint@{CLINT_BASE:x}"))?;
     f.property_string_list(

@@ -22,6 +22,7 @@ fn machine() -> RiscvVirt {
     let cfg = VirtConfig {
         memory_mib: 4,
         time: TimeMode::Instructions(10),
+        ..Default::default()
     };
     RiscvVirt::new(&cfg, rx).expect("machine")
 }

@@ -1,0 +1,247 @@
+//! The split virtqueue, read and written in guest RAM. The guest is hostile: every descriptor
+//! address and length is checked against RAM, chains are bounded (a loop ends as an error),
+//! indirect tables are checked and never nested, and sizes are capped. A bad chain is an error
+//! the transport turns into DEVICE_NEEDS_RESET; it never reaches host memory outside RAM.
+
+use crate::mem::Ram;
+
+const DESC_F_NEXT: u16 = 1;
+const DESC_F_WRITE: u16 = 2;
+const DESC_F_INDIRECT: u16 = 4;
+const AVAIL_F_NO_INTERRUPT: u16 = 1;
+/// Upper bound on the bytes one chain may describe (well above any real request).
+const MAX_CHAIN_BYTES: u64 = 256 << 20;
+/// Upper bound on the descriptors of an indirect table (the spec's limit for split queues).
+const MAX_INDIRECT: u32 = 32768;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueError {
+    /// A ring or descriptor lies outside RAM.
+    BadAddress(u64),
+    /// A descriptor index is out of range, a chain loops, or it is malformed in another way.
+    BadChain(&'static str),
+    /// The driver made more buffers available than the queue holds.
+    BadAvailIndex,
+}
+
+impl std::fmt::Display for QueueError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueueError::BadAddress(a) => write!(f, "virtqueue address {a:#x} is outside RAM"),
+            QueueError::BadChain(why) => write!(f, "bad descriptor chain: {why}"),
+            QueueError::BadAvailIndex => write!(f, "available index ran ahead of the queue"),
+        }
+    }
+}
+
+impl From<crate::mem::BadAddress> for QueueError {
+    fn from(b: crate::mem::BadAddress) -> Self {
+        QueueError::BadAddress(b.0)
+    }
+}
+
+/// A buffer segment in guest RAM, already checked to lie inside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    pub addr: u64,
+    pub len: u32,
+}
+
+/// One available request: the driver-readable segments, then the device-writable ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Chain {
+    pub head: u16,
+    pub readable: Vec<Segment>,
+    pub writable: Vec<Segment>,
+}
+
+impl Chain {
+    pub fn readable_len(&self) -> u64 {
+        self.readable.iter().map(|s| u64::from(s.len)).sum()
+    }
+
+    pub fn writable_len(&self) -> u64 {
+        self.writable.iter().map(|s| u64::from(s.len)).sum()
+    }
+
+    /// Gathers the readable bytes (at most `max`).
+    pub fn read_all(&self, ram: &Ram, max: usize) -> Result<Vec<u8>, QueueError> {
+        let mut out = Vec::with_capacity(self.readable_len().min(max as u64) as usize);
+        for s in &self.readable {
+            let take = (s.len as usize).min(max - out.len());
+            out.extend_from_slice(ram.slice(s.addr, take)?);
+            if out.len() == max {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Scatters `data` into the writable segments; returns how many bytes fit.
+    pub fn write_all(&self, ram: &mut Ram, mut data: &[u8]) -> Result<usize, QueueError> {
+        let mut done = 0;
+        for s in &self.writable {
+            if data.is_empty() {
+                break;
+            }
+            let n = (s.len as usize).min(data.len());
+            ram.slice_mut(s.addr, n)?.copy_from_slice(&data[..n]);
+            data = &data[n..];
+            done += n;
+        }
+        Ok(done)
+    }
+}
+
+/// A split virtqueue's registers (as the transport sets them) and the device's ring positions.
+#[derive(Debug, Clone, Default)]
+pub struct Queue {
+    pub max_size: u16,
+    pub size: u16,
+    pub ready: bool,
+    pub desc: u64,
+    pub avail: u64,
+    pub used: u64,
+    /// VIRTIO_F_RING_EVENT_IDX was negotiated.
+    pub event_idx: bool,
+    /// VIRTIO_F_RING_INDIRECT_DESC was negotiated.
+    pub indirect: bool,
+    next_avail: u16,
+    next_used: u16,
+    /// The used index when the driver was last notified (for EVENT_IDX suppression).
+    signalled_used: Option<u16>,
+}
+
+impl Queue {
+    pub fn new(max_size: u16) -> Self {
+        Queue {
+            max_size,
+            size: max_size,
+            ..Default::default()
+        }
+    }
+
+    pub fn reset(&mut self) {
+        *self = Queue::new(self.max_size);
+    }
+
+    /// Whether the queue was configured sanely and switched on.
+    pub fn is_usable(&self) -> bool {
+        self.ready && self.size > 0 && self.size.is_power_of_two() && self.size <= self.max_size
+    }
+
+    /// Takes the next available chain, if any.
+    pub fn pop(&mut self, ram: &mut Ram) -> Result<Option<Chain>, QueueError> {
+        if !self.is_usable() {
+            return Ok(None);
+        }
+        let avail_idx = ram.dma_read::<2>(self.avail + 2)? as u16;
+        let pending = avail_idx.wrapping_sub(self.next_avail);
+        if pending == 0 {
+            if self.event_idx {
+                // Ask to be kicked when the next buffer arrives (avail_event in the used ring).
+                let at = self.used + 4 + 8 * u64::from(self.size);
+                ram.dma_write::<2>(at, u64::from(self.next_avail))?;
+            }
+            return Ok(None);
+        }
+        if pending > self.size {
+            return Err(QueueError::BadAvailIndex);
+        }
+        let slot = u64::from(self.next_avail % self.size);
+        let head = ram.dma_read::<2>(self.avail + 4 + 2 * slot)? as u16;
+        self.next_avail = self.next_avail.wrapping_add(1);
+        self.walk(ram, head).map(Some)
+    }
+
+    fn read_desc(ram: &Ram, table: u64, i: u32) -> Result<(u64, u32, u16, u16), QueueError> {
+        let d = table + 16 * u64::from(i);
+        Ok((
+            ram.dma_read::<8>(d)?,
+            ram.dma_read::<4>(d + 8)? as u32,
+            ram.dma_read::<2>(d + 12)? as u16,
+            ram.dma_read::<2>(d + 14)? as u16,
+        ))
+    }
+
+    fn walk(&self, ram: &Ram, head: u16) -> Result<Chain, QueueError> {
+        if head >= self.size {
+            return Err(QueueError::BadChain("head index out of range"));
+        }
+        let mut chain = Chain {
+            head,
+            ..Default::default()
+        };
+        let (mut table, mut table_len) = (self.desc, u32::from(self.size));
+        let mut in_indirect = false;
+        let mut i = u32::from(head);
+        let mut count = 0u32;
+        let mut total = 0u64;
+        loop {
+            count += 1;
+            if count > table_len {
+                return Err(QueueError::BadChain("descriptor chain loops"));
+            }
+            let (addr, len, flags, next) = Self::read_desc(ram, table, i)?;
+            if flags & DESC_F_INDIRECT != 0 {
+                if !self.indirect || in_indirect || flags & DESC_F_NEXT != 0 {
+                    return Err(QueueError::BadChain("unexpected indirect descriptor"));
+                }
+                if len == 0 || len % 16 != 0 || len / 16 > MAX_INDIRECT {
+                    return Err(QueueError::BadChain("bad indirect table length"));
+                }
+                ram.slice(addr, len as usize)?;
+                (table, table_len, i, count, in_indirect) = (addr, len / 16, 0, 0, true);
+                continue;
+            }
+            total += u64::from(len);
+            if total > MAX_CHAIN_BYTES {
+                return Err(QueueError::BadChain("chain too long"));
+            }
+            ram.slice(addr, len as usize)?;
+            let seg = Segment { addr, len };
+            if flags & DESC_F_WRITE != 0 {
+                chain.writable.push(seg);
+            } else if chain.writable.is_empty() {
+                chain.readable.push(seg);
+            } else {
+                return Err(QueueError::BadChain(
+                    "readable descriptor after a writable one",
+                ));
+            }
+            if flags & DESC_F_NEXT == 0 {
+                return Ok(chain);
+            }
+            if u32::from(next) >= table_len {
+                return Err(QueueError::BadChain("next index out of range"));
+            }
+            i = u32::from(next);
+        }
+    }
+
+    /// Returns a finished chain to the driver with `len` bytes written.
+    pub fn push_used(&mut self, ram: &mut Ram, head: u16, len: u32) -> Result<(), QueueError> {
+        let slot = u64::from(self.next_used % self.size);
+        let e = self.used + 4 + 8 * slot;
+        ram.dma_write::<4>(e, u64::from(head))?;
+        ram.dma_write::<4>(e + 4, u64::from(len))?;
+        self.next_used = self.next_used.wrapping_add(1);
+        // The index is published after the element (the single-threaded host orders them).
+        ram.dma_write::<2>(self.used + 2, u64::from(self.next_used))?;
+        Ok(())
+    }
+
+    /// Whether the driver wants an interrupt for the used buffers added since the last one.
+    pub fn should_notify(&mut self, ram: &Ram) -> Result<bool, QueueError> {
+        if !self.event_idx {
+            let flags = ram.dma_read::<2>(self.avail)? as u16;
+            return Ok(flags & AVAIL_F_NO_INTERRUPT == 0);
+        }
+        let used_event = ram.dma_read::<2>(self.avail + 4 + 2 * u64::from(self.size))? as u16;
+        let new = self.next_used;
+        let old = self.signalled_used.unwrap_or(new.wrapping_sub(1));
+        self.signalled_used = Some(new);
+        // vring_need_event: the event index lies in (old, new].
+        Ok(new.wrapping_sub(used_event).wrapping_sub(1) < new.wrapping_sub(old))
+    }
+}
