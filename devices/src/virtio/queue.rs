@@ -245,3 +245,163 @@ impl Queue {
         Ok(new.wrapping_sub(used_event).wrapping_sub(1) < new.wrapping_sub(old))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: u64 = 0x8000_0000;
+    const DESC: u64 = BASE;
+    const AVAIL: u64 = BASE + 0x1000;
+    const USED: u64 = BASE + 0x2000;
+    const DATA: u64 = BASE + 0x10000;
+
+    fn setup(size: u16) -> (Ram, Queue) {
+        let ram = Ram::new(BASE, 1 << 20);
+        let mut q = Queue::new(size);
+        (q.desc, q.avail, q.used, q.ready, q.indirect) = (DESC, AVAIL, USED, true, true);
+        (ram, q)
+    }
+
+    fn desc(ram: &mut Ram, table: u64, i: u64, addr: u64, len: u32, flags: u16, next: u16) {
+        let d = table + 16 * i;
+        ram.dma_write::<8>(d, addr).unwrap();
+        ram.dma_write::<4>(d + 8, u64::from(len)).unwrap();
+        ram.dma_write::<2>(d + 12, u64::from(flags)).unwrap();
+        ram.dma_write::<2>(d + 14, u64::from(next)).unwrap();
+    }
+
+    fn offer(ram: &mut Ram, q: &Queue, heads: &[u16]) {
+        let idx = ram.dma_read::<2>(AVAIL + 2).unwrap() as u16;
+        for (k, h) in heads.iter().enumerate() {
+            let slot = u64::from(idx.wrapping_add(k as u16) % q.size);
+            ram.dma_write::<2>(AVAIL + 4 + 2 * slot, u64::from(*h))
+                .unwrap();
+        }
+        ram.dma_write::<2>(AVAIL + 2, u64::from(idx.wrapping_add(heads.len() as u16)))
+            .unwrap();
+    }
+
+    #[test]
+    fn walks_a_chain_and_returns_it_used() {
+        let (mut ram, mut q) = setup(8);
+        desc(&mut ram, DESC, 0, DATA, 16, DESC_F_NEXT, 1);
+        desc(&mut ram, DESC, 1, DATA + 16, 100, DESC_F_WRITE, 0);
+        offer(&mut ram, &q, &[0]);
+        let c = q.pop(&mut ram).unwrap().unwrap();
+        assert_eq!((c.readable_len(), c.writable_len()), (16, 100));
+        q.push_used(&mut ram, c.head, 42).unwrap();
+        assert_eq!(ram.dma_read::<2>(USED + 2).unwrap(), 1);
+        assert_eq!(ram.dma_read::<4>(USED + 8).unwrap(), 42);
+        assert_eq!(q.pop(&mut ram).unwrap(), None);
+    }
+
+    #[test]
+    fn hostile_chains_are_errors_not_panics() {
+        // A loop: 0 -> 1 -> 0.
+        let (mut ram, mut q) = setup(8);
+        desc(&mut ram, DESC, 0, DATA, 8, DESC_F_NEXT, 1);
+        desc(&mut ram, DESC, 1, DATA, 8, DESC_F_NEXT, 0);
+        offer(&mut ram, &q, &[0]);
+        assert!(matches!(q.pop(&mut ram), Err(QueueError::BadChain(_))));
+        // A buffer outside RAM, and one that wraps the address space.
+        for (addr, len) in [(0x1000, 8), (BASE + (1 << 20) - 4, 8), (u64::MAX - 2, 8)] {
+            let (mut ram, mut q) = setup(8);
+            desc(&mut ram, DESC, 0, addr, len, 0, 0);
+            offer(&mut ram, &q, &[0]);
+            assert!(
+                matches!(q.pop(&mut ram), Err(QueueError::BadAddress(_))),
+                "{addr:#x}"
+            );
+        }
+        // Head and next indexes out of range.
+        let (mut ram, mut q) = setup(8);
+        offer(&mut ram, &q, &[9]);
+        assert!(q.pop(&mut ram).is_err());
+        let (mut ram, mut q) = setup(8);
+        desc(&mut ram, DESC, 0, DATA, 8, DESC_F_NEXT, 200);
+        offer(&mut ram, &q, &[0]);
+        assert!(q.pop(&mut ram).is_err());
+        // Readable after writable.
+        let (mut ram, mut q) = setup(8);
+        desc(&mut ram, DESC, 0, DATA, 8, DESC_F_WRITE | DESC_F_NEXT, 1);
+        desc(&mut ram, DESC, 1, DATA, 8, 0, 0);
+        offer(&mut ram, &q, &[0]);
+        assert!(q.pop(&mut ram).is_err());
+        // The driver claims more available buffers than the ring holds.
+        let (mut ram, mut q) = setup(8);
+        ram.dma_write::<2>(AVAIL + 2, 100).unwrap();
+        assert_eq!(q.pop(&mut ram), Err(QueueError::BadAvailIndex));
+        // Chains describing more than the cap.
+        let (mut ram, mut q) = setup(8);
+        for i in 0..8 {
+            desc(
+                &mut ram,
+                DESC,
+                i,
+                DATA,
+                u32::MAX,
+                DESC_F_NEXT,
+                (i + 1) as u16,
+            );
+        }
+        offer(&mut ram, &q, &[0]);
+        assert!(q.pop(&mut ram).is_err());
+    }
+
+    #[test]
+    fn indirect_tables_are_checked() {
+        let table = BASE + 0x4000;
+        // A good indirect chain of two.
+        let (mut ram, mut q) = setup(8);
+        desc(&mut ram, table, 0, DATA, 4, DESC_F_NEXT, 1);
+        desc(&mut ram, table, 1, DATA + 4, 4, DESC_F_WRITE, 0);
+        desc(&mut ram, DESC, 0, table, 32, DESC_F_INDIRECT, 0);
+        offer(&mut ram, &q, &[0]);
+        let c = q.pop(&mut ram).unwrap().unwrap();
+        assert_eq!((c.readable.len(), c.writable.len()), (1, 1));
+        // Not negotiated.
+        let (mut ram, mut q) = setup(8);
+        q.indirect = false;
+        desc(&mut ram, DESC, 0, table, 32, DESC_F_INDIRECT, 0);
+        offer(&mut ram, &q, &[0]);
+        assert!(q.pop(&mut ram).is_err());
+        // Nested, looping, badly sized.
+        for (len, inner_flags, inner_next) in [
+            (32, DESC_F_INDIRECT, 0),
+            (32, DESC_F_NEXT, 0),
+            (33, 0, 0),
+            (0, 0, 0),
+        ] {
+            let (mut ram, mut q) = setup(8);
+            desc(&mut ram, table, 0, table, 32, inner_flags, inner_next);
+            desc(&mut ram, DESC, 0, table, len, DESC_F_INDIRECT, 0);
+            offer(&mut ram, &q, &[0]);
+            assert!(q.pop(&mut ram).is_err(), "len {len} flags {inner_flags}");
+        }
+    }
+
+    #[test]
+    fn event_idx_suppresses_interrupts_until_asked() {
+        let (mut ram, mut q) = setup(8);
+        q.event_idx = true;
+        for i in 0..4 {
+            desc(&mut ram, DESC, i, DATA, 8, DESC_F_WRITE, 0);
+        }
+        // used_event = 1: the driver wants an interrupt once the used index passes 1.
+        ram.dma_write::<2>(AVAIL + 4 + 2 * 8, 1).unwrap();
+        offer(&mut ram, &q, &[0, 1, 2]);
+        let c = q.pop(&mut ram).unwrap().unwrap();
+        q.push_used(&mut ram, c.head, 8).unwrap();
+        assert!(!q.should_notify(&ram).unwrap()); // used idx 1: not past used_event yet
+        let c = q.pop(&mut ram).unwrap().unwrap();
+        q.push_used(&mut ram, c.head, 8).unwrap();
+        assert!(q.should_notify(&ram).unwrap()); // used idx 2
+        let c = q.pop(&mut ram).unwrap().unwrap();
+        q.push_used(&mut ram, c.head, 8).unwrap();
+        assert!(!q.should_notify(&ram).unwrap());
+        // With the ring empty, the device asks to be kicked at the next index.
+        assert_eq!(q.pop(&mut ram).unwrap(), None);
+        assert_eq!(ram.dma_read::<2>(USED + 4 + 8 * 8).unwrap(), 3);
+    }
+}
