@@ -39,7 +39,11 @@ fn ext4_image(name: &str) -> PathBuf {
 }
 
 fn read_from_image(img: &Path, file: &str) -> Option<String> {
-    let o = Command::new("debugfs").args(["-R", &format!("cat /{file}")]).arg(img).output().ok()?;
+    let o = Command::new("debugfs")
+        .args(["-R", &format!("cat /{file}")])
+        .arg(img)
+        .output()
+        .ok()?;
     let s = String::from_utf8_lossy(&o.stdout).into_owned();
     (!s.is_empty()).then_some(s)
 }
@@ -53,8 +57,14 @@ fn ext4_read_write_reaches_the_host_file() {
     let o = petrel(&["--drive", img.to_str().unwrap(), "--run", RW_SCRIPT]);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
-    assert!(out.contains("hello from ext4") && out.contains("done"), "{out}");
-    assert_eq!(read_from_image(&img, "new.txt").as_deref(), Some("written-by-guest\n"));
+    assert!(
+        out.contains("hello from ext4") && out.contains("done"),
+        "{out}"
+    );
+    assert_eq!(
+        read_from_image(&img, "new.txt").as_deref(),
+        Some("written-by-guest\n")
+    );
 }
 
 #[test]
@@ -62,11 +72,22 @@ fn snapshot_leaves_the_host_file_untouched() {
     let img = ext4_image("cow");
     let before = std::fs::read(&img).unwrap();
     let spec = format!("{},snapshot", img.display());
-    let o = petrel(&["--drive", &spec, "--run", &format!("{RW_SCRIPT}; cat /dev/null")]);
+    let o = petrel(&[
+        "--drive",
+        &spec,
+        "--run",
+        &format!("{RW_SCRIPT}; cat /dev/null"),
+    ]);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
-    assert!(out.contains("done"), "guest writes must succeed in snapshot mode: {out}");
-    assert!(std::fs::read(&img).unwrap() == before, "the image file changed");
+    assert!(
+        out.contains("done"),
+        "guest writes must succeed in snapshot mode: {out}"
+    );
+    assert!(
+        std::fs::read(&img).unwrap() == before,
+        "the image file changed"
+    );
 }
 
 #[test]
@@ -82,8 +103,14 @@ fn read_only_drive_refuses_writes() {
     let out = text(&o);
     assert!(out.contains("hello from ext4"), "{out}");
     assert!(!out.contains("WROTE"), "{out}");
-    assert!(out.lines().any(|l| l.trim() == "1"), "/sys/block/vda/ro should be 1: {out}");
-    assert!(std::fs::read(&img).unwrap() == before, "the image file changed");
+    assert!(
+        out.lines().any(|l| l.trim() == "1"),
+        "/sys/block/vda/ro should be 1: {out}"
+    );
+    assert!(
+        std::fs::read(&img).unwrap() == before,
+        "the image file changed"
+    );
 }
 
 #[test]
@@ -96,13 +123,22 @@ fn bad_drive_specs_are_refused() {
     let o = petrel(&["--drive", odd.to_str().unwrap(), "--run", "true"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("multiple of 512"), "{err}");
-    let o = petrel(&["--drive", &format!("{},turbo", odd.display()), "--run", "true"]);
+    let o = petrel(&[
+        "--drive",
+        &format!("{},turbo", odd.display()),
+        "--run",
+        "true",
+    ]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("turbo"));
 }
 
 #[test]
 fn hwrng_gives_entropy() {
-    let o = petrel(&["--rng", "--run", "head -c 32 /dev/hwrng | od -An -tx1 | tr -d ' \\n'; echo"]);
+    let o = petrel(&[
+        "--rng",
+        "--run",
+        "head -c 32 /dev/hwrng | od -An -tx1 | tr -d ' \\n'; echo",
+    ]);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
     let hex = out

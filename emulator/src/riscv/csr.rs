@@ -224,6 +224,11 @@ impl Hart {
             MCYCLE => self.mcycle(),
             MINSTRET => self.minstret(),
             0xb03..=0xb1f => 0,
+            // Sdtrig with no triggers: tselect reads 0, tdata1 reports type 0 ("no trigger at
+            // this index"), tinfo says only type 0 exists. Software that probes for triggers
+            // (debuggers, riscv-tests' breakpoint) sees that there are none, without a trap.
+            0x7a0..=0x7a3 => 0,
+            0x7a4 => 1,
             _ => return Err(illegal()),
         };
         Ok(v)
@@ -416,6 +421,7 @@ impl Hart {
                 self.set_counters(cy, v.wrapping_sub(1));
             }
             0xb03..=0xb1f => {}
+            0x7a0..=0x7a4 => {} // no triggers: writes have no effect
             _ => return Err(illegal()),
         }
         Ok(())
