@@ -147,3 +147,18 @@ fn hwrng_gives_entropy() {
         .unwrap_or_else(|| panic!("no 32 random bytes in: {out}"));
     assert_ne!(hex, "0".repeat(64));
 }
+
+#[test]
+fn console_port_carries_guest_output_to_the_host() {
+    let out = std::env::temp_dir().join(format!("petrel-hvc-{}.txt", std::process::id()));
+    let _ = std::fs::remove_file(&out);
+    let o = petrel(&[
+        "--hvc",
+        out.to_str().unwrap(),
+        "--run",
+        "echo data-channel-$((40+2)) > /dev/hvc1",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let got = std::fs::read_to_string(&out).unwrap_or_default();
+    assert_eq!(got.replace('\r', ""), "data-channel-42\n");
+}

@@ -5,6 +5,7 @@ pub mod clint;
 pub mod clock;
 pub mod goldfish_rtc;
 pub mod mem;
+pub mod p9;
 pub mod plic;
 pub mod sifive_test;
 pub mod uart16550;

@@ -86,6 +86,12 @@ struct BootArgs {
     /// A virtio-rng device fed from host entropy (/dev/hwrng in the guest).
     #[arg(long)]
     rng: bool,
+    /// A virtio-console port (/dev/hvc1 in the bundled guest, whose hvc0 is the SBI console):
+    /// what the guest writes is appended to OUT; with in=FILE, FILE's bytes are offered to the
+    /// guest (Linux drops input that arrives before its port is set up, so early bytes can be
+    /// lost).
+    #[arg(long, value_name = "OUT[,in=FILE]")]
+    hvc: Vec<String>,
     /// Print the number of executed instructions and the speed on exit (to stderr).
     #[arg(long)]
     stats: bool,
@@ -319,6 +325,24 @@ fn boot(mut args: BootArgs) -> Result<i32, String> {
     }
     if args.rng {
         virtio.push(VirtioSpec::Rng);
+    }
+    for h in &args.hvc {
+        let mut parts = h.split(',');
+        let output = parts
+            .next()
+            .filter(|p| !p.is_empty())
+            .ok_or("--hvc needs an output file")?;
+        let mut input = None;
+        for opt in parts {
+            match opt.strip_prefix("in=") {
+                Some(p) if !p.is_empty() => input = Some(PathBuf::from(p)),
+                _ => return Err(format!("--hvc {h}: unknown option '{opt}' (in=FILE)")),
+            }
+        }
+        virtio.push(VirtioSpec::Console {
+            output: PathBuf::from(output),
+            input,
+        });
     }
     let cfg = VirtConfig {
         virtio,

@@ -4,6 +4,7 @@
 //! knows which transport carries it.
 
 pub mod blk;
+pub mod console;
 pub mod mmio;
 pub mod queue;
 pub mod rng;

@@ -62,6 +62,21 @@ pub enum VirtioSpec {
         snapshot: bool,
     },
     Rng,
+    /// A virtio-console port: the guest's output is appended to `output`; the contents of
+    /// `input` (if any) are what the guest reads.
+    Console {
+        output: std::path::PathBuf,
+        input: Option<std::path::PathBuf>,
+    },
+}
+
+/// The host end of a virtio-console port.
+struct ConsolePort {
+    from_guest: Receiver<Vec<u8>>,
+    file: std::fs::File,
+    /// Keeps the guest's input channel open after the input file was delivered, so the port
+    /// stays connected.
+    _to_guest: Sender<u8>,
 }
 
 #[derive(Debug, Clone)]
@@ -106,6 +121,7 @@ pub struct RiscvVirt {
     console_out: Receiver<u8>,
     dtb_addr: u64,
     virtio: Vec<Rc<RefCell<MmioTransport>>>,
+    console_ports: Vec<ConsolePort>,
 }
 
 impl RiscvVirt {
@@ -142,8 +158,31 @@ impl RiscvVirt {
             ));
         }
         let mut transports = Vec::new();
+        let mut console_ports = Vec::new();
         for (slot, spec) in cfg.virtio.iter().enumerate() {
             let dev: Box<dyn virtio::VirtioDevice> = match spec {
+                VirtioSpec::Console { output, input } => {
+                    let file = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(output)
+                        .map_err(|e| format!("{}: {e}", output.display()))?;
+                    let (to_guest, guest_in) = crossbeam_channel::unbounded();
+                    if let Some(path) = input {
+                        let data =
+                            std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                        for b in data {
+                            let _ = to_guest.send(b);
+                        }
+                    }
+                    let (guest_out, from_guest) = crossbeam_channel::unbounded();
+                    console_ports.push(ConsolePort {
+                        from_guest,
+                        file,
+                        _to_guest: to_guest,
+                    });
+                    Box::new(virtio::console::Console::new(guest_out, guest_in))
+                }
                 VirtioSpec::Block {
                     path,
                     read_only,
@@ -172,6 +211,7 @@ impl RiscvVirt {
             console_out: out_rx,
             dtb_addr: 0,
             virtio: transports,
+            console_ports,
         };
         Ok(m)
     }
@@ -387,6 +427,13 @@ impl RiscvVirt {
                     "petrel: virtio device {} needs a reset: {why}",
                     t.device_id()
                 );
+            }
+        }
+        for p in &mut self.console_ports {
+            while let Ok(data) = p.from_guest.try_recv() {
+                if let Err(e) = p.file.write_all(&data) {
+                    eprintln!("petrel: console port output: {e}");
+                }
             }
         }
     }
