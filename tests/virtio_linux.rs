@@ -162,3 +162,58 @@ fn console_port_carries_guest_output_to_the_host() {
     let got = std::fs::read_to_string(&out).unwrap_or_default();
     assert_eq!(got.replace('\r', ""), "data-channel-42\n");
 }
+
+#[test]
+fn ninep_share_is_read_write_and_confined() {
+    let base = std::env::temp_dir().join(format!("petrel-9p-{}", std::process::id()));
+    let (share, outside) = (base.join("share"), base.join("outside"));
+    std::fs::create_dir_all(share.join("sub")).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(share.join("host.txt"), "from host\n").unwrap();
+    std::fs::write(share.join("sub/gone.txt"), "x").unwrap();
+    std::fs::write(outside.join("secret"), "secret\n").unwrap();
+    std::os::unix::fs::symlink(&outside, share.join("escape")).unwrap();
+    let script = "mkdir -p /mnt && mount -t 9p -o trans=virtio,version=9p2000.L share0 /mnt && \
+         cat /mnt/host.txt && echo from-guest > /mnt/guest.txt && mkdir /mnt/newdir && \
+         mv /mnt/guest.txt /mnt/newdir/moved.txt && ln -s moved.txt /mnt/newdir/link && \
+         rm -r /mnt/sub && echo overwrite > /mnt/escape/secret; cat /mnt/escape/secret; \
+         sync; umount /mnt && echo unmounted";
+    let o = petrel(&["--share", share.to_str().unwrap(), "--run", script]);
+    let out = text(&o);
+    assert!(
+        out.contains("from host") && out.contains("unmounted"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(share.join("newdir/moved.txt")).unwrap(),
+        "from-guest\n"
+    );
+    assert_eq!(
+        std::fs::read_link(share.join("newdir/link")).unwrap(),
+        std::path::PathBuf::from("moved.txt")
+    );
+    assert!(
+        !share.join("sub").exists(),
+        "rm -r in the guest must remove the host directory"
+    );
+    // The symlink to a directory outside the share is resolved by the guest inside its own
+    // tree, never by the server on the host.
+    assert_eq!(
+        std::fs::read_to_string(outside.join("secret")).unwrap(),
+        "secret\n"
+    );
+    assert!(
+        !out.contains("secret\n") || !out.contains("overwrite"),
+        "{out}"
+    );
+
+    // Read-only shares refuse writes with EROFS.
+    let spec = format!("{},ro,tag=data", share.display());
+    let script = "mkdir -p /mnt && mount -t 9p -o trans=virtio,version=9p2000.L data /mnt && \
+                  cat /mnt/host.txt; touch /mnt/new 2>&1; true";
+    let o = petrel(&["--share", &spec, "--run", script]);
+    let out = text(&o);
+    assert!(out.contains("from host"), "{out}");
+    assert!(out.contains("Read-only file system"), "{out}");
+    assert!(!share.join("new").exists());
+}

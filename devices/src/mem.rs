@@ -27,27 +27,6 @@ pub enum DmaWrites {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BadAddress(pub u64);
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dma_writes_are_recorded_and_coalesced() {
-        let mut r = Ram::new(0x8000_0000, 1 << 20);
-        assert!(!r.has_dma_writes());
-        r.slice_mut(0x8000_1000, 16).unwrap().fill(1);
-        r.dma_write::<4>(0x8000_1010, 7).unwrap();
-        assert_eq!(r.take_dma_writes(), DmaWrites::Ranges(vec![(0x1000, 20)]));
-        assert!(r.slice(0x800f_fff0, 32).is_err());
-        assert!(r.dma_write::<8>(0x7fff_fffc, 0).is_err());
-        for i in 0..2000u64 {
-            r.dma_write::<1>(0x8000_0000 + i * 2, 0).unwrap();
-        }
-        assert_eq!(r.take_dma_writes(), DmaWrites::Everything);
-        assert_eq!(r.take_dma_writes(), DmaWrites::Ranges(vec![]));
-    }
-}
-
 impl Ram {
     pub fn new(base: u64, size: usize) -> Self {
         Ram {
@@ -141,5 +120,26 @@ impl Ram {
     /// Whether devices wrote anything since the last `take_dma_writes`.
     pub fn has_dma_writes(&self) -> bool {
         self.dma_overflow || !self.dma_writes.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dma_writes_are_recorded_and_coalesced() {
+        let mut r = Ram::new(0x8000_0000, 1 << 20);
+        assert!(!r.has_dma_writes());
+        r.slice_mut(0x8000_1000, 16).unwrap().fill(1);
+        r.dma_write::<4>(0x8000_1010, 7).unwrap();
+        assert_eq!(r.take_dma_writes(), DmaWrites::Ranges(vec![(0x1000, 20)]));
+        assert!(r.slice(0x800f_fff0, 32).is_err());
+        assert!(r.dma_write::<8>(0x7fff_fffc, 0).is_err());
+        for i in 0..2000u64 {
+            r.dma_write::<1>(0x8000_0000 + i * 2, 0).unwrap();
+        }
+        assert_eq!(r.take_dma_writes(), DmaWrites::Everything);
+        assert_eq!(r.take_dma_writes(), DmaWrites::Ranges(vec![]));
     }
 }

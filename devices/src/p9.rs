@@ -1523,23 +1523,28 @@ mod host {
         ) -> Res<(Node, File)> {
             let d = dir.dir()?;
             let name = cstr(name)?;
-            // An existing entry must be a regular file before anything opens it.
-            match stat_at(d.raw(), &name, AT_SYMLINK_NOFOLLOW) {
+            // An existing entry must be a regular file before anything opens it. A new one is
+            // created exclusively, so that what gets the guest's mode and owner is ours.
+            let new = match stat_at(d.raw(), &name, AT_SYMLINK_NOFOLLOW) {
                 Ok(_) if flags.excl => return Err(EEXIST),
-                Ok(a) => require_regular(a.mode)?,
-                Err(ENOENT) => {}
+                Ok(a) => {
+                    require_regular(a.mode)?;
+                    0
+                }
+                Err(ENOENT) => libc::O_EXCL,
                 Err(e) => return Err(e),
-            }
-            let fd = open_at(
-                d.raw(),
-                &name,
-                host_flags(flags) | libc::O_CREAT | OPEN_SAFE,
-                mode,
-            )?;
+            };
+            let flags_host = host_flags(flags) | libc::O_CREAT | OPEN_SAFE | new;
+            let fd = open_at(d.raw(), &name, flags_host, mode)?;
             require_regular(stat_fd(fd.as_raw_fd())?.mode)?;
             clear_nonblock(&fd);
-            if let Some((uid, gid)) = owner {
-                check(unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) })?;
+            if new != 0 {
+                let fd = fd.as_raw_fd();
+                if let Some((uid, gid)) = owner {
+                    check(unsafe { libc::fchown(fd, uid, gid) })?;
+                }
+                // The guest applied its umask already; ours must not take more bits away.
+                check(unsafe { libc::fchmod(fd, mode as libc::mode_t) })?;
             }
             let node = Node {
                 dir: None,
@@ -1613,8 +1618,13 @@ mod host {
             let d = dir.dir()?;
             let name = cstr(name)?;
             check(unsafe { libc::mkdirat(d.raw(), name.as_ptr(), mode as libc::mode_t) })?;
-            self.own(d, &name, owner)?;
-            stat_at(d.raw(), &name, AT_SYMLINK_NOFOLLOW)
+            let (new, _) = open_dir(d.raw(), &name)?;
+            if let Some((uid, gid)) = owner {
+                check(unsafe { libc::fchownat(new.raw(), c".".as_ptr(), uid, gid, 0) })?;
+            }
+            // The guest applied its umask already; ours must not take more bits away.
+            check(unsafe { libc::fchmodat(new.raw(), c".".as_ptr(), mode as libc::mode_t, 0) })?;
+            stat_fd(new.raw())
         }
 
         pub fn symlink(
@@ -1656,6 +1666,10 @@ mod host {
                 _ => return Err(EINVAL),
             }
             self.own(d, &name, owner)?;
+            // Undo our umask, as for files and directories. Only a C library unable to chmod
+            // without following symlinks can fail here, and then the node keeps its bits.
+            let perm = (mode & 0o7777) as libc::mode_t;
+            unsafe { libc::fchmodat(d.raw(), name.as_ptr(), perm, AT_SYMLINK_NOFOLLOW) };
             stat_at(d.raw(), &name, AT_SYMLINK_NOFOLLOW)
         }
 
@@ -2950,6 +2964,41 @@ mod tests {
 
     #[test]
     #[cfg(unix)]
+    fn modes_are_the_guests_not_our_umask() {
+        let mut t = T::new();
+        t.walk(ROOT, 1, &[]).unwrap();
+        t.lcreate(1, "f", O_RDWR, 0o666).unwrap();
+        t.ok(Msg::new(TMKDIR).u32(ROOT).s("d").u32(0o777).u32(0));
+        let fifo = S_IFIFO | 0o666;
+        t.ok(Msg::new(TMKNOD)
+            .u32(ROOT)
+            .s("p")
+            .u32(fifo)
+            .u32(0)
+            .u32(0)
+            .u32(0));
+        for (name, mode) in [("f", 0o666), ("d", 0o777), ("p", 0o666)] {
+            let md = fs::symlink_metadata(t.dir.path(name)).unwrap();
+            assert_eq!(md.mode() & 0o7777, mode, "{name}");
+        }
+        // Opening an existing file through Tlcreate leaves its mode alone.
+        fs::set_permissions(t.dir.path("f"), fs::Permissions::from_mode(0o600)).unwrap();
+        t.walk(ROOT, 2, &[]).unwrap();
+        t.lcreate(2, "f", O_RDWR, 0o666).unwrap();
+        assert_eq!(
+            fs::metadata(t.dir.path("f")).unwrap().mode() & 0o7777,
+            0o600
+        );
+    }
+
+    #[test]
+    fn server_can_move_between_threads() {
+        fn send<T: Send>() {}
+        send::<P9Server>();
+    }
+
+    #[test]
+    #[cfg(unix)]
     fn directory_reached_by_dotdot_keeps_its_name() {
         let mut t = T::with(false, |d| fs::create_dir_all(d.path("a/b/c")).unwrap());
         let qids = t.walk(ROOT, 1, &["a", "b", "c", ".."]).unwrap();
@@ -3278,6 +3327,88 @@ mod tests {
             .file_type()
             .is_symlink());
         assert_eq!(fs::read(&secret).unwrap(), b"secret");
+    }
+
+    /// Runs `swap` on another thread until `work` returns.
+    #[cfg(unix)]
+    fn racing(mut swap: impl FnMut() + Send + 'static, work: impl FnOnce()) {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::Arc;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let swapper = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                swap();
+            }
+        });
+        work();
+        stop.store(true, Ordering::Relaxed);
+        swapper.join().unwrap();
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn racing_symlink_swaps_never_lead_out() {
+        let outside = TempDir::new();
+        fs::write(outside.path("secret"), "secret").unwrap();
+        let (out_dir, secret) = (outside.0.clone(), outside.path("secret"));
+        let mut t = T::with(false, |d| {
+            fs::create_dir(d.path("d")).unwrap();
+            fs::write(d.path("f"), "mine").unwrap();
+        });
+        let share = t.dir.0.clone();
+        // "d" keeps turning from a real directory into a symlink to the outside directory, and
+        // "f" from a file into a symlink to the secret file, each by atomic renames.
+        std::os::unix::fs::symlink(&out_dir, t.dir.path("l")).unwrap();
+        let mut linked = false;
+        let swap = move || {
+            let p = |n: &str| share.join(n);
+            if linked {
+                let _ = fs::rename(p("d"), p("l"));
+                let _ = fs::rename(p("r"), p("d"));
+                let _ = fs::write(p("ff"), "mine");
+                let _ = fs::rename(p("ff"), p("f"));
+            } else {
+                let _ = fs::rename(p("d"), p("r"));
+                let _ = fs::rename(p("l"), p("d"));
+                let _ = std::os::unix::fs::symlink(out_dir.join("secret"), p("fl"));
+                let _ = fs::rename(p("fl"), p("f"));
+            }
+            linked = !linked;
+        };
+        racing(swap, || {
+            for i in 0..5000 {
+                // Lets the swapper run between requests even on few CPUs.
+                std::thread::yield_now();
+                if let Ok(q) = t.walk(ROOT, 1, &["d", "secret"]) {
+                    assert_eq!(q.len(), 1, "walked through a symlink");
+                }
+                if t.walk(ROOT, 1, &["d"]).is_ok() {
+                    let name = format!("x{i}");
+                    if t.lcreate(1, &name, O_RDWR | L_O_TRUNC, 0o644).is_ok() {
+                        let _ = t.write(1, 0, b"pwned");
+                    }
+                    let _ = t.call(Msg::new(TCLUNK).u32(1));
+                }
+                if t.walk(ROOT, 2, &["d"]).is_ok() {
+                    let _ = t.call(Msg::new(TUNLINKAT).u32(2).s("secret").u32(0));
+                    let _ = t.call(Msg::new(TMKDIR).u32(2).s("m").u32(0o755).u32(0));
+                    let _ = t.call(Msg::new(TCLUNK).u32(2));
+                }
+                if t.walk(ROOT, 3, &["f"]).is_ok() {
+                    let _ = t.setattr(3, ATTR_SIZE, 0, 0);
+                    let _ = t.setattr(3, ATTR_MODE, 0o777, 0);
+                    if t.lopen(3, O_RDWR | L_O_TRUNC).is_ok() {
+                        let _ = t.write(3, 0, b"pwned");
+                    }
+                    let _ = t.call(Msg::new(TCLUNK).u32(3));
+                }
+            }
+        });
+        let names: Vec<_> = fs::read_dir(&outside.0).unwrap().collect();
+        assert_eq!(names.len(), 1, "something was created outside");
+        assert_eq!(fs::read(&secret).unwrap(), b"secret");
+        assert_eq!(fs::metadata(&secret).unwrap().mode() & 0o777, 0o644);
     }
 
     #[test]
@@ -3678,6 +3809,5 @@ mod tests {
         assert!(P9Server::new(&dir.path("missing"), false).is_err());
         fs::write(dir.path("file"), "").unwrap();
         assert!(P9Server::new(&dir.path("file"), false).is_err());
-        let _ = PermissionsExt::mode(&fs::metadata(&dir.0).unwrap().permissions());
     }
 }

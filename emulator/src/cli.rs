@@ -86,6 +86,11 @@ struct BootArgs {
     /// A virtio-rng device fed from host entropy (/dev/hwrng in the guest).
     #[arg(long)]
     rng: bool,
+    /// Share a host directory over virtio-9p (9P2000.L; mount with `mount -t 9p -o
+    /// trans=virtio,version=9p2000.L TAG DIR`). Default tag: share0, share1, ... `ro` refuses
+    /// writes. Nothing outside the directory is reachable, symlinks included.
+    #[arg(long, value_name = "HOSTDIR[,tag=T][,ro]")]
+    share: Vec<String>,
     /// A virtio-console port (/dev/hvc1 in the bundled guest, whose hvc0 is the SBI console):
     /// what the guest writes is appended to OUT; with in=FILE, FILE's bytes are offered to the
     /// guest (Linux drops input that arrives before its port is set up, so early bytes can be
@@ -223,11 +228,18 @@ fn boot(mut args: BootArgs) -> Result<i32, String> {
     let mut virtio = Vec::new();
     if let Some(cfg_path) = &args.config {
         let cfg = crate::tinyemu_cfg::load(cfg_path)?;
-        if !cfg.fs.is_empty() || !cfg.eth.is_empty() {
+        if !cfg.eth.is_empty() {
             return Err(format!(
-                "{}: fs and eth entries need 9p and network devices, which this build does not have yet",
+                "{}: eth entries need a network device, which this build does not have yet",
                 cfg_path.display()
             ));
+        }
+        for fs in &cfg.fs {
+            virtio.push(VirtioSpec::Share {
+                dir: fs.dir.clone(),
+                tag: fs.tag.clone(),
+                read_only: false,
+            });
         }
         // TinyEMU opens its drives copy-on-write unless told otherwise.
         for d in &cfg.drives {
@@ -325,6 +337,26 @@ fn boot(mut args: BootArgs) -> Result<i32, String> {
     }
     if args.rng {
         virtio.push(VirtioSpec::Rng);
+    }
+    for (n, spec) in args.share.iter().enumerate() {
+        let mut parts = spec.split(',');
+        let dir = parts
+            .next()
+            .filter(|p| !p.is_empty())
+            .ok_or("--share needs a directory")?;
+        let (mut tag, mut read_only) = (format!("share{n}"), false);
+        for opt in parts {
+            match opt {
+                "ro" | "readonly" => read_only = true,
+                o if o.starts_with("tag=") => tag = o["tag=".len()..].to_string(),
+                o => return Err(format!("--share {spec}: unknown option '{o}' (tag=T, ro)")),
+            }
+        }
+        virtio.push(VirtioSpec::Share {
+            dir: PathBuf::from(dir),
+            tag,
+            read_only,
+        });
     }
     for h in &args.hvc {
         let mut parts = h.split(',');

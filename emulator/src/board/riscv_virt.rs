@@ -62,6 +62,12 @@ pub enum VirtioSpec {
         snapshot: bool,
     },
     Rng,
+    /// A host directory served over 9P2000.L under a mount tag.
+    Share {
+        dir: std::path::PathBuf,
+        tag: String,
+        read_only: bool,
+    },
     /// A virtio-console port: the guest's output is appended to `output`; the contents of
     /// `input` (if any) are what the guest reads.
     Console {
@@ -189,6 +195,15 @@ impl RiscvVirt {
                     snapshot,
                 } => Box::new(virtio::blk::Blk::open(path, *read_only, *snapshot)?),
                 VirtioSpec::Rng => Box::new(virtio::rng::Rng),
+                VirtioSpec::Share {
+                    dir,
+                    tag,
+                    read_only,
+                } => {
+                    let server = petrel_devices::p9::P9Server::new(dir, *read_only)
+                        .map_err(|e| format!("{}: {e}", dir.display()))?;
+                    Box::new(virtio::p9dev::Virtio9p::new(server, tag)?)
+                }
             };
             let t = Rc::new(RefCell::new(MmioTransport::new(dev)));
             bus.map(
