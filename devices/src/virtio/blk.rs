@@ -260,9 +260,7 @@ impl VirtioDevice for Blk {
         ram: &mut Ram,
         _: Option<usize>,
     ) -> Result<bool, QueueError> {
-        let q = &mut queues[0];
-        let mut used = false;
-        while let Some(chain) = q.pop(ram)? {
+        queues[0].serve(ram, |chain, ram| {
             if chain.readable_len() < 16 || chain.writable_len() < 1 {
                 return Err(QueueError::BadChain(
                     "block request without header or status",
@@ -273,7 +271,7 @@ impl VirtioDevice for Blk {
             let mut s = [0u8; 8];
             s.copy_from_slice(&header[8..16]);
             let sector = u64::from_le_bytes(s);
-            let (status, mut reply) = self.execute(kind, sector, &chain, ram);
+            let (status, mut reply) = self.execute(kind, sector, chain, ram);
             // The status byte is the last writable byte; data (if any) comes before it.
             let data_room = (chain.writable_len() - 1) as usize;
             reply.resize(reply.len().min(data_room), 0);
@@ -281,9 +279,7 @@ impl VirtioDevice for Blk {
             out.resize(data_room, 0);
             out.push(status);
             chain.write_all(ram, &out)?;
-            q.push_used(ram, chain.head, out.len() as u32)?;
-            used = true;
-        }
-        Ok(used)
+            Ok(out.len() as u32)
+        })
     }
 }

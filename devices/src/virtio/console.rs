@@ -59,14 +59,13 @@ impl VirtioDevice for Console {
         ram: &mut Ram,
         _: Option<usize>,
     ) -> Result<bool, QueueError> {
-        let mut used = false;
-        while let Some(chain) = queues[TX].pop(ram)? {
+        let out = &self.out;
+        let mut used = queues[TX].serve(ram, |chain, ram| {
             let data = chain.read_all(ram, chain.readable_len().min(1 << 20) as usize)?;
             // A host side that went away is like an unplugged cable: the guest is not told.
-            let _ = self.out.send(data);
-            queues[TX].push_used(ram, chain.head, 0)?;
-            used = true;
-        }
+            let _ = out.send(data);
+            Ok(0)
+        })?;
         self.pull_input();
         while !self.pending.is_empty() {
             let Some(chain) = queues[RX].pop(ram)? else {

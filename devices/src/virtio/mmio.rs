@@ -140,11 +140,6 @@ impl MmioTransport {
             }
         }
     }
-
-    /// Whether a notification is waiting for `process`.
-    pub fn has_work(&self) -> bool {
-        self.notified != 0
-    }
 }
 
 impl MmioDevice for MmioTransport {

@@ -48,17 +48,12 @@ impl VirtioDevice for Virtio9p {
         ram: &mut Ram,
         _: Option<usize>,
     ) -> Result<bool, QueueError> {
-        let q = &mut queues[0];
-        let mut used = false;
-        while let Some(chain) = q.pop(ram)? {
+        queues[0].serve(ram, |chain, ram| {
             // 9P messages state their size; more than 8 MiB is no request Linux sends.
             let request = chain.read_all(ram, chain.readable_len().min(8 << 20) as usize)?;
             let room = chain.writable_len().min(u64::from(u32::MAX)) as usize;
             let reply = self.server.handle(&request, room);
-            let n = chain.write_all(ram, &reply)?;
-            q.push_used(ram, chain.head, n as u32)?;
-            used = true;
-        }
-        Ok(used)
+            Ok(chain.write_all(ram, &reply)? as u32)
+        })
     }
 }

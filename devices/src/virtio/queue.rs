@@ -219,6 +219,22 @@ impl Queue {
         }
     }
 
+    /// Serves every available chain with `f`, which returns how many bytes it wrote into the
+    /// chain, and hands each back to the driver. Returns whether any chain was used.
+    pub fn serve(
+        &mut self,
+        ram: &mut Ram,
+        mut f: impl FnMut(&Chain, &mut Ram) -> Result<u32, QueueError>,
+    ) -> Result<bool, QueueError> {
+        let mut used = false;
+        while let Some(chain) = self.pop(ram)? {
+            let written = f(&chain, ram)?;
+            self.push_used(ram, chain.head, written)?;
+            used = true;
+        }
+        Ok(used)
+    }
+
     /// Returns a finished chain to the driver with `len` bytes written.
     pub fn push_used(&mut self, ram: &mut Ram, head: u16, len: u32) -> Result<(), QueueError> {
         let slot = u64::from(self.next_used % self.size);

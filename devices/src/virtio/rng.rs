@@ -39,32 +39,13 @@ impl VirtioDevice for Rng {
         ram: &mut Ram,
         _: Option<usize>,
     ) -> Result<bool, QueueError> {
-        let q = &mut queues[0];
-        let mut used = false;
-        // At most 64 KiB per buffer: a driver asking for more gets it in several rounds.
-        let mut buf = [0u8; 4096];
-        while let Some(chain) = q.pop(ram)? {
-            let want = chain.writable_len().min(64 << 10) as usize;
-            let mut done = 0;
-            let mut segs = chain.writable.iter();
-            let mut cur = segs.next().copied();
-            while done < want {
-                let Some(seg) = cur.as_mut() else { break };
-                let n = (seg.len as usize).min(buf.len()).min(want - done);
-                if !host_entropy(&mut buf[..n]) {
-                    break;
-                }
-                ram.slice_mut(seg.addr, n)?.copy_from_slice(&buf[..n]);
-                done += n;
-                seg.addr += n as u64;
-                seg.len -= n as u32;
-                if seg.len == 0 {
-                    cur = segs.next().copied();
-                }
+        queues[0].serve(ram, |chain, ram| {
+            // At most 64 KiB per buffer: a driver asking for more gets it in several rounds.
+            let mut buf = vec![0u8; chain.writable_len().min(64 << 10) as usize];
+            if !host_entropy(&mut buf) {
+                return Ok(0);
             }
-            q.push_used(ram, chain.head, done as u32)?;
-            used = true;
-        }
-        Ok(used)
+            Ok(chain.write_all(ram, &buf)? as u32)
+        })
     }
 }
