@@ -429,7 +429,12 @@ impl Hart {
 
     /// PMP decisions are cached in the TLBs: a change to the rules drops them.
     fn pmp_changed(&mut self) {
-        self.pmp_active = self.pmpcfg.iter().any(|c| (c >> 3) & 3 != 0);
+        self.pmp_end = self
+            .pmpcfg
+            .iter()
+            .rposition(|c| (c >> 3) & 3 != 0)
+            .map_or(0, |i| i + 1);
+        self.pmp_active = self.pmp_end > 0;
         self.flush_tlb();
         self.request_break();
     }

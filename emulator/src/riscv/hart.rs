@@ -59,8 +59,10 @@ pub struct Hart {
     pub stimecmp: u64,
     pub pmpcfg: [u8; 64],
     pub pmpaddr: [u64; 64],
-    /// Whether any PMP entry is switched on (recomputed on pmpcfg writes).
+    /// Whether any PMP entry is switched on, and one past the last that is (recomputed on
+    /// pmpcfg writes, so checks scan only the entries in use).
     pub pmp_active: bool,
+    pub pmp_end: usize,
     /// Set by `translate`: the last PMP decision holds for the whole page.
     pub(crate) pmp_uniform: bool,
     /// Instructions retired since reset; mcycle/minstret are offsets from it.
@@ -130,6 +132,7 @@ impl Hart {
             pmpcfg: [0; 64],
             pmpaddr: [0; 64],
             pmp_active: false,
+            pmp_end: 0,
             pmp_uniform: true,
             instret: 0,
             traps: 0,

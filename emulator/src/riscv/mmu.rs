@@ -167,7 +167,7 @@ impl Hart {
         let page_hi = page_lo + PAGE_SIZE;
         let end = pa.saturating_add(len);
         let mut uniform = true;
-        for i in 0..64 {
+        for i in 0..self.pmp_end {
             let cfg = self.pmpcfg[i];
             let addr = self.pmpaddr[i];
             let (lo, hi) = match (cfg >> 3) & 3 {
