@@ -97,6 +97,12 @@ struct BootArgs {
     /// lost).
     #[arg(long, value_name = "OUT[,in=FILE]")]
     hvc: Vec<String>,
+    /// A virtio-net interface and its backend: `port,listen=unix:PATH|tcp:HOST:PORT`,
+    /// `port,connect=ADDR`, `port,fd=N`, `port,stdio` (frames as 4-byte big-endian length +
+    /// Ethernet frame, as QEMU's -netdev stream and c2w-net), or `none`; `mac=XX:..` sets the
+    /// address. May be given several times.
+    #[arg(long, value_name = "SPEC")]
+    net: Vec<String>,
     /// Print the number of executed instructions and the speed on exit (to stderr).
     #[arg(long)]
     stats: bool,
@@ -357,6 +363,12 @@ fn boot(mut args: BootArgs) -> Result<i32, String> {
             tag,
             read_only,
         });
+    }
+    for n in &args.net {
+        let spec = petrel_net::NetSpec::parse(n).map_err(|e| format!("--net {n}: {e}"))?;
+        if spec.kind != petrel_net::BackendKind::None {
+            virtio.push(VirtioSpec::Net(spec));
+        }
     }
     for h in &args.hvc {
         let mut parts = h.split(',');

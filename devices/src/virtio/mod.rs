@@ -6,6 +6,7 @@
 pub mod blk;
 pub mod console;
 pub mod mmio;
+pub mod net;
 pub mod p9dev;
 pub mod queue;
 pub mod rng;

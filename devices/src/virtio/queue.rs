@@ -154,6 +154,12 @@ impl Queue {
         self.walk(ram, head).map(Some)
     }
 
+    /// Gives back the last `n` chains taken with `pop`, unused: they are taken again later
+    /// (a device that needs several buffers at once and found too few).
+    pub fn rewind(&mut self, n: u16) {
+        self.next_avail = self.next_avail.wrapping_sub(n);
+    }
+
     fn read_desc(ram: &Ram, table: u64, i: u32) -> Result<(u64, u32, u16, u16), QueueError> {
         let d = table + 16 * u64::from(i);
         Ok((

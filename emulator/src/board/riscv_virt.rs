@@ -74,6 +74,8 @@ pub enum VirtioSpec {
         output: std::path::PathBuf,
         input: Option<std::path::PathBuf>,
     },
+    /// A virtio-net device on a backend.
+    Net(petrel_net::NetSpec),
 }
 
 /// The host end of a virtio-console port.
@@ -128,6 +130,7 @@ pub struct RiscvVirt {
     dtb_addr: u64,
     virtio: Vec<Rc<RefCell<MmioTransport>>>,
     console_ports: Vec<ConsolePort>,
+    net_backends: Vec<Box<dyn petrel_net::Backend>>,
 }
 
 impl RiscvVirt {
@@ -165,6 +168,8 @@ impl RiscvVirt {
         }
         let mut transports = Vec::new();
         let mut console_ports = Vec::new();
+        let mut net_backends = Vec::new();
+        let mut nics = 0u8;
         for (slot, spec) in cfg.virtio.iter().enumerate() {
             let dev: Box<dyn virtio::VirtioDevice> = match spec {
                 VirtioSpec::Console { output, input } => {
@@ -195,6 +200,23 @@ impl RiscvVirt {
                     snapshot,
                 } => Box::new(virtio::blk::Blk::open(path, *read_only, *snapshot)?),
                 VirtioSpec::Rng => Box::new(virtio::rng::Rng),
+                VirtioSpec::Net(spec) => {
+                    let (dev, link) = petrel_net::link();
+                    let backend = petrel_net::open(&spec.kind, link)?;
+                    // QEMU's default MAC, counting up for further interfaces.
+                    let mac = spec
+                        .mac
+                        .unwrap_or([0x52, 0x54, 0x00, 0x12, 0x34, 0x56 + nics]);
+                    nics += 1;
+                    let valid = backend.checksums_valid();
+                    net_backends.push(backend);
+                    Box::new(virtio::net::Net::new(
+                        mac,
+                        dev.to_backend,
+                        dev.from_backend,
+                        valid,
+                    ))
+                }
                 VirtioSpec::Share {
                     dir,
                     tag,
@@ -227,6 +249,7 @@ impl RiscvVirt {
             dtb_addr: 0,
             virtio: transports,
             console_ports,
+            net_backends,
         };
         Ok(m)
     }
@@ -434,6 +457,13 @@ impl RiscvVirt {
 
     /// Lets virtio devices do their work (after a notification, or to pick up outside input).
     fn process_devices(&mut self) {
+        self.net_backends.retain_mut(|b| match b.poll() {
+            Ok(_) => true,
+            Err(e) => {
+                eprintln!("petrel: {e}");
+                false
+            }
+        });
         for t in &self.virtio {
             let mut t = t.borrow_mut();
             t.process(&mut self.bus.ram);
@@ -538,7 +568,8 @@ impl RiscvVirt {
         }
         if c.clock.is_host() {
             let ticks = deadline.saturating_sub(now).min(clint::FREQ / 100);
-            std::thread::sleep(Duration::from_nanos(ticks * (1_000_000_000 / clint::FREQ)));
+            drop(c);
+            self.host_wait(Duration::from_nanos(ticks * (1_000_000_000 / clint::FREQ)));
         } else if deadline != u64::MAX {
             let target = deadline.saturating_sub(now).saturating_add(c.clock.now());
             c.clock.skip_to(target);
@@ -546,6 +577,46 @@ impl RiscvVirt {
             drop(c);
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+}
+
+impl RiscvVirt {
+    /// Sleeps for `d` at most, waking early when a network backend's descriptor gets input.
+    fn host_wait(&self, d: Duration) {
+        #[cfg(unix)]
+        if !self.net_backends.is_empty() {
+            let mut fds = Vec::new();
+            let mut idle = true;
+            for b in &self.net_backends {
+                idle &= b.wait_fds(&mut fds);
+            }
+            if !idle {
+                return;
+            }
+            let mut pfds: Vec<libc::pollfd> = fds
+                .iter()
+                .map(|&fd| libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                })
+                .collect();
+            let ts = libc::timespec {
+                tv_sec: d.as_secs() as libc::time_t,
+                tv_nsec: d.subsec_nanos() as libc::c_long,
+            };
+            // SAFETY: pfds and ts are valid for the call; poll only writes revents.
+            unsafe {
+                libc::ppoll(
+                    pfds.as_mut_ptr(),
+                    pfds.len() as libc::nfds_t,
+                    &ts,
+                    std::ptr::null(),
+                )
+            };
+            return;
+        }
+        std::thread::sleep(d);
     }
 }
 

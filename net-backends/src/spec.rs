@@ -1,0 +1,182 @@
+//! The spec strings that choose a backend, QEMU-like: `user[,hostfwd=...]`, `tap[,ifname=N]`,
+//! `port,listen=ADDR`, `port,connect=ADDR`, `port,fd=N`, `port,stdio`, `none`; each may add
+//! `mac=52:54:00:12:34:56`. A bad spec is an error that names the part that is wrong.
+
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetSpec {
+    pub kind: BackendKind,
+    pub mac: Option<[u8; 6]>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendKind {
+    /// No network device at all.
+    None,
+    Port(PortMode),
+}
+
+/// Where a `port` backend's stream comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortMode {
+    /// Wait for a peer (again after each one leaves).
+    Listen(PortAddr),
+    Connect(PortAddr),
+    /// A descriptor the embedder passed: a connected stream, or a listening socket.
+    Fd(i32),
+    /// Records in on standard input, out on standard output.
+    Stdio,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortAddr {
+    Unix(PathBuf),
+    /// host:port
+    Tcp(String),
+}
+
+impl std::fmt::Display for PortAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PortAddr::Unix(p) => write!(f, "unix:{}", p.display()),
+            PortAddr::Tcp(a) => write!(f, "tcp:{a}"),
+        }
+    }
+}
+
+fn parse_addr(s: &str) -> Result<PortAddr, String> {
+    if let Some(p) = s.strip_prefix("unix:") {
+        if p.is_empty() {
+            return Err("unix: needs a socket path".into());
+        }
+        return Ok(PortAddr::Unix(p.into()));
+    }
+    if let Some(a) = s.strip_prefix("tcp:") {
+        let ok = a
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+        if !ok {
+            return Err(format!("'{s}': expected tcp:HOST:PORT"));
+        }
+        return Ok(PortAddr::Tcp(a.into()));
+    }
+    Err(format!("'{s}': expected unix:PATH or tcp:HOST:PORT"))
+}
+
+pub fn parse_mac(s: &str) -> Result<[u8; 6], String> {
+    let bad = || format!("mac '{s}': expected six hex bytes like 52:54:00:12:34:56");
+    let parts: Vec<&str> = s.split(':').collect();
+    if parts.len() != 6 {
+        return Err(bad());
+    }
+    let mut mac = [0u8; 6];
+    for (m, p) in mac.iter_mut().zip(&parts) {
+        if p.len() != 2 {
+            return Err(bad());
+        }
+        *m = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+    }
+    if mac[0] & 1 != 0 {
+        return Err(format!(
+            "mac '{s}': a multicast address cannot name one interface"
+        ));
+    }
+    Ok(mac)
+}
+
+impl NetSpec {
+    pub fn parse(s: &str) -> Result<NetSpec, String> {
+        let mut parts = s.split(',');
+        let kind = parts.next().unwrap_or_default();
+        let mut mac = None;
+        let mut opts = Vec::new();
+        for p in parts {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            if k == "mac" {
+                mac = Some(parse_mac(v)?);
+            } else {
+                opts.push((k, v, p));
+            }
+        }
+        let unknown = |p: &str| format!("net {kind}: unknown option '{p}'");
+        let kind = match kind {
+            "none" => {
+                if let Some((_, _, p)) = opts.first() {
+                    return Err(unknown(p));
+                }
+                BackendKind::None
+            }
+            "port" => {
+                let mut mode = None;
+                for (k, v, p) in opts {
+                    let m = match k {
+                        "listen" => PortMode::Listen(parse_addr(v)?),
+                        "connect" => PortMode::Connect(parse_addr(v)?),
+                        "fd" => {
+                            PortMode::Fd(v.parse::<i32>().ok().filter(|&n| n >= 0).ok_or_else(
+                                || format!("net port: fd '{v}' is not a descriptor number"),
+                            )?)
+                        }
+                        "stdio" if v.is_empty() => PortMode::Stdio,
+                        _ => return Err(unknown(p)),
+                    };
+                    if mode.replace(m).is_some() {
+                        return Err("net port: give one of listen=, connect=, fd= or stdio".into());
+                    }
+                }
+                BackendKind::Port(
+                    mode.ok_or("net port: needs listen=ADDR, connect=ADDR, fd=N or stdio")?,
+                )
+            }
+            "" => return Err("empty spec (try user, tap, port,... or none)".into()),
+            other => {
+                return Err(format!(
+                    "unknown backend '{other}' (expected user, tap, port or none)"
+                ))
+            }
+        };
+        Ok(NetSpec { kind, mac })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ports_and_rejects_nonsense() {
+        assert_eq!(
+            NetSpec::parse("port,listen=unix:/tmp/s,mac=52:54:00:00:00:01").unwrap(),
+            NetSpec {
+                kind: BackendKind::Port(PortMode::Listen(PortAddr::Unix("/tmp/s".into()))),
+                mac: Some([0x52, 0x54, 0, 0, 0, 1]),
+            }
+        );
+        assert_eq!(
+            NetSpec::parse("port,connect=tcp:127.0.0.1:99")
+                .unwrap()
+                .kind,
+            BackendKind::Port(PortMode::Connect(PortAddr::Tcp("127.0.0.1:99".into())))
+        );
+        assert_eq!(
+            NetSpec::parse("port,fd=3").unwrap().kind,
+            BackendKind::Port(PortMode::Fd(3))
+        );
+        for bad in [
+            "",
+            "bogus",
+            "port",
+            "port,listen=tcp:1",
+            "port,listen=unix:",
+            "port,fd=-1",
+            "port,fd=3,stdio",
+            "none,x=1",
+            "port,stdio,mac=01:00:00:00:00:00",
+            "port,stdio,mac=zz:00:00:00:00:00",
+        ] {
+            let e = NetSpec::parse(bad).unwrap_err();
+            assert!(!e.contains('\n') && !e.is_empty(), "{bad}: {e}");
+        }
+    }
+}
