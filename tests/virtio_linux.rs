@@ -164,6 +164,30 @@ fn console_port_carries_guest_output_to_the_host() {
 }
 
 #[test]
+fn console_port_round_trip() {
+    let dir = std::env::temp_dir().join(format!("petrel-hvc-rt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (out, input) = (dir.join("out.txt"), dir.join("in.txt"));
+    let _ = std::fs::remove_file(&out);
+    // Offered from the first moment: the device must hold it until the guest opens the port.
+    std::fs::write(&input, "ping-from-host\n").unwrap();
+    let spec = format!("{},in={}", out.display(), input.display());
+    let o = petrel(&[
+        "--hvc",
+        &spec,
+        "--run",
+        "sleep 1; read line < /dev/hvc1 && echo \"guest got: $line\" > /dev/hvc1",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let got = std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(
+        got.replace('\r', "")
+            .ends_with("guest got: ping-from-host\n"),
+        "{got:?}"
+    );
+}
+
+#[test]
 fn ninep_share_is_read_write_and_confined() {
     let base = std::env::temp_dir().join(format!("petrel-9p-{}", std::process::id()));
     let (share, outside) = (base.join("share"), base.join("outside"));

@@ -93,8 +93,7 @@ struct BootArgs {
     share: Vec<String>,
     /// A virtio-console port (/dev/hvc1 in the bundled guest, whose hvc0 is the SBI console):
     /// what the guest writes is appended to OUT; with in=FILE, FILE's bytes are offered to the
-    /// guest (Linux drops input that arrives before its port is set up, so early bytes can be
-    /// lost).
+    /// guest once it has opened the port (the tty echoes them unless the guest turns echo off).
     #[arg(long, value_name = "OUT[,in=FILE]")]
     hvc: Vec<String>,
     /// A virtio-net interface and its backend: `port,listen=unix:PATH|tcp:HOST:PORT`,

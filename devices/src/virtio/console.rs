@@ -1,6 +1,10 @@
-//! virtio-console with one port (no multiport): a byte channel between the guest (/dev/hvcN)
-//! and the host. Bytes the guest writes go out on a channel; bytes for the guest come in on
-//! another and wait, bounded, until the driver offers receive buffers — nothing is dropped.
+//! virtio-console with one port, offered with MULTIPORT so that the guest tells the device when
+//! the port is open: Linux fills a port's receive queue before it marks the port connected and
+//! throws away whatever arrives in between, so input for the guest is held until the driver's
+//! PORT_OPEN. The port is announced as a console port (an hvc tty in the guest). Bytes the guest
+//! writes go out on a channel; bytes for the guest come in on another and wait, bounded, until
+//! the port is open and the driver offers receive buffers — nothing is dropped. A driver that
+//! does not accept MULTIPORT gets the plain single-port device.
 
 use super::*;
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
@@ -8,13 +12,27 @@ use std::collections::VecDeque;
 
 const RX: usize = 0;
 const TX: usize = 1;
-/// Input held while the guest offers no receive buffer; beyond it the channel back-pressures.
+const CTRL_RX: usize = 2;
+const CTRL_TX: usize = 3;
+pub const F_MULTIPORT: u64 = 1 << 1;
+/// Input held while the guest takes none; beyond it the channel back-pressures.
 const PENDING_MAX: usize = 64 << 10;
+
+const DEVICE_READY: u16 = 0;
+const DEVICE_ADD: u16 = 1;
+const PORT_READY: u16 = 3;
+const CONSOLE_PORT: u16 = 4;
+const PORT_OPEN: u16 = 6;
 
 pub struct Console {
     out: Sender<Vec<u8>>,
     input: Receiver<u8>,
     pending: VecDeque<u8>,
+    multiport: bool,
+    /// The guest opened the port (always so without MULTIPORT: there is no way to know).
+    guest_open: bool,
+    /// Control messages for the driver: (port id, event, value).
+    control_out: VecDeque<(u32, u16, u16)>,
 }
 
 impl Console {
@@ -23,6 +41,9 @@ impl Console {
             out,
             input,
             pending: VecDeque::new(),
+            multiport: false,
+            guest_open: false,
+            control_out: VecDeque::new(),
         }
     }
 
@@ -34,6 +55,49 @@ impl Console {
             }
         }
     }
+
+    fn control(&mut self, queues: &mut [Queue], ram: &mut Ram) -> Result<bool, QueueError> {
+        let mut msgs = Vec::new();
+        let mut used = queues[CTRL_TX].serve(ram, |chain, ram| {
+            let m = chain.read_all(ram, 8)?;
+            if m.len() == 8 {
+                let id = u32::from_le_bytes([m[0], m[1], m[2], m[3]]);
+                msgs.push((
+                    id,
+                    u16::from_le_bytes([m[4], m[5]]),
+                    u16::from_le_bytes([m[6], m[7]]),
+                ));
+            }
+            Ok(0)
+        })?;
+        for (id, event, value) in msgs {
+            match (event, id) {
+                (DEVICE_READY, _) if value == 1 => self.control_out.push_back((0, DEVICE_ADD, 1)),
+                (PORT_READY, 0) if value == 1 => {
+                    self.control_out.push_back((0, CONSOLE_PORT, 1));
+                    // The host end is always connected.
+                    self.control_out.push_back((0, PORT_OPEN, 1));
+                }
+                (PORT_OPEN, 0) => self.guest_open = value == 1,
+                // Failed readiness, resizes, names: nothing for the device to do.
+                _ => {}
+            }
+        }
+        while let Some(&(id, event, value)) = self.control_out.front() {
+            let Some(chain) = queues[CTRL_RX].pop(ram)? else {
+                break;
+            };
+            let mut m = [0u8; 8];
+            m[..4].copy_from_slice(&id.to_le_bytes());
+            m[4..6].copy_from_slice(&event.to_le_bytes());
+            m[6..].copy_from_slice(&value.to_le_bytes());
+            let n = chain.write_all(ram, &m)?;
+            queues[CTRL_RX].push_used(ram, chain.head, n as u32)?;
+            self.control_out.pop_front();
+            used = true;
+        }
+        Ok(used)
+    }
 }
 
 impl VirtioDevice for Console {
@@ -41,16 +105,25 @@ impl VirtioDevice for Console {
         ID_CONSOLE
     }
     fn features(&self) -> u64 {
-        0
+        F_MULTIPORT
     }
     fn num_queues(&self) -> usize {
-        2
+        4
     }
     fn read_config(&self, offset: u64, data: &mut [u8]) {
-        read_config_bytes(&[0u8; 12], offset, data);
+        // cols, rows, max_nr_ports = 1, emerg_wr.
+        let mut cfg = [0u8; 12];
+        cfg[4..8].copy_from_slice(&1u32.to_le_bytes());
+        read_config_bytes(&cfg, offset, data);
+    }
+    fn activate(&mut self, features: u64) {
+        self.multiport = features & F_MULTIPORT != 0;
+        self.guest_open = !self.multiport;
     }
     fn reset(&mut self) {
-        self.pending.clear();
+        self.multiport = false;
+        self.guest_open = false;
+        self.control_out.clear();
     }
 
     fn process(
@@ -59,15 +132,20 @@ impl VirtioDevice for Console {
         ram: &mut Ram,
         _: Option<usize>,
     ) -> Result<bool, QueueError> {
+        let mut used = if self.multiport {
+            self.control(queues, ram)?
+        } else {
+            false
+        };
         let out = &self.out;
-        let mut used = queues[TX].serve(ram, |chain, ram| {
+        used |= queues[TX].serve(ram, |chain, ram| {
             let data = chain.read_all(ram, chain.readable_len().min(1 << 20) as usize)?;
             // A host side that went away is like an unplugged cable: the guest is not told.
             let _ = out.send(data);
             Ok(0)
         })?;
         self.pull_input();
-        while !self.pending.is_empty() {
+        while self.guest_open && !self.pending.is_empty() {
             let Some(chain) = queues[RX].pop(ram)? else {
                 break;
             };
