@@ -9,6 +9,8 @@
 
 pub mod port;
 pub mod spec;
+#[cfg(unix)]
+pub mod user;
 
 use crossbeam_channel::{Receiver, Sender};
 pub use spec::{BackendKind, NetSpec, PortAddr, PortMode};
@@ -71,5 +73,15 @@ pub fn open(spec: &BackendKind, link: Link) -> Result<Box<dyn Backend>, String> 
     match spec {
         BackendKind::None => Err("net: 'none' has no backend".into()),
         BackendKind::Port(mode) => Ok(Box::new(port::Port::open(mode, link)?)),
+        #[cfg(unix)]
+        BackendKind::User { hostfwd, resolver } => {
+            Ok(Box::new(user::User::open(hostfwd, *resolver, link)?))
+        }
+        #[cfg(not(unix))]
+        BackendKind::User { .. } => Err(
+            "net user: host sockets for outgoing connections are not available on this \
+             platform; use --net port with a host-side network instead"
+                .into(),
+        ),
     }
 }

@@ -15,6 +15,63 @@ pub enum BackendKind {
     /// No network device at all.
     None,
     Port(PortMode),
+    /// The userspace NAT router.
+    User {
+        hostfwd: Vec<HostFwd>,
+        /// Where the guest's DNS queries go (default: the host's first nameserver).
+        resolver: Option<std::net::SocketAddr>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FwdProto {
+    Tcp,
+    Udp,
+}
+
+/// `hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT`, as QEMU writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostFwd {
+    pub proto: FwdProto,
+    pub host: std::net::SocketAddr,
+    pub guest_addr: Option<std::net::Ipv4Addr>,
+    pub guest_port: u16,
+}
+
+fn parse_hostfwd(v: &str) -> Result<HostFwd, String> {
+    let bad = |why: &str| {
+        format!("hostfwd={v}: {why} (expected [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT)")
+    };
+    let (proto, rest) = match v.split_once(':') {
+        Some(("tcp" | "", r)) => (FwdProto::Tcp, r),
+        Some(("udp", r)) => (FwdProto::Udp, r),
+        _ => return Err(bad("unknown protocol")),
+    };
+    let (host, guest) = rest.split_once('-').ok_or_else(|| bad("no '-'"))?;
+    let (haddr, hport) = host.rsplit_once(':').ok_or_else(|| bad("no host port"))?;
+    let haddr: std::net::IpAddr = if haddr.is_empty() {
+        std::net::Ipv4Addr::UNSPECIFIED.into()
+    } else {
+        haddr.parse().map_err(|_| bad("bad host address"))?
+    };
+    let hport: u16 = hport.parse().map_err(|_| bad("bad host port"))?;
+    let (gaddr, gport) = guest.rsplit_once(':').ok_or_else(|| bad("no guest port"))?;
+    let guest_addr = if gaddr.is_empty() {
+        None
+    } else {
+        Some(gaddr.parse().map_err(|_| bad("bad guest address"))?)
+    };
+    let guest_port = gport
+        .parse()
+        .ok()
+        .filter(|&p| p != 0)
+        .ok_or_else(|| bad("bad guest port"))?;
+    Ok(HostFwd {
+        proto,
+        host: std::net::SocketAddr::new(haddr, hport),
+        guest_addr,
+        guest_port,
+    })
 }
 
 /// Where a `port` backend's stream comes from.
@@ -129,6 +186,26 @@ impl NetSpec {
                     mode.ok_or("net port: needs listen=ADDR, connect=ADDR, fd=N or stdio")?,
                 )
             }
+            "user" => {
+                let (mut hostfwd, mut resolver) = (Vec::new(), None);
+                for (k, v, p) in opts {
+                    match k {
+                        "hostfwd" => hostfwd.push(parse_hostfwd(v)?),
+                        "resolver" => {
+                            resolver = Some(
+                                v.parse::<std::net::SocketAddr>()
+                                    .or_else(|_| {
+                                        v.parse::<std::net::IpAddr>()
+                                            .map(|ip| std::net::SocketAddr::new(ip, 53))
+                                    })
+                                    .map_err(|_| format!("resolver={v}: expected IP or IP:PORT"))?,
+                            )
+                        }
+                        _ => return Err(unknown(p)),
+                    }
+                }
+                BackendKind::User { hostfwd, resolver }
+            }
             "" => return Err("empty spec (try user, tap, port,... or none)".into()),
             other => {
                 return Err(format!(
@@ -160,6 +237,28 @@ mod tests {
             BackendKind::Port(PortMode::Connect(PortAddr::Tcp("127.0.0.1:99".into())))
         );
         assert_eq!(
+            NetSpec::parse("user,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp::53-10.0.2.15:5353")
+                .unwrap()
+                .kind,
+            BackendKind::User {
+                hostfwd: vec![
+                    HostFwd {
+                        proto: FwdProto::Tcp,
+                        host: "127.0.0.1:8080".parse().unwrap(),
+                        guest_addr: None,
+                        guest_port: 80
+                    },
+                    HostFwd {
+                        proto: FwdProto::Udp,
+                        host: "0.0.0.0:53".parse().unwrap(),
+                        guest_addr: Some("10.0.2.15".parse().unwrap()),
+                        guest_port: 5353
+                    }
+                ],
+                resolver: None
+            }
+        );
+        assert_eq!(
             NetSpec::parse("port,fd=3").unwrap().kind,
             BackendKind::Port(PortMode::Fd(3))
         );
@@ -171,6 +270,12 @@ mod tests {
             "port,listen=unix:",
             "port,fd=-1",
             "port,fd=3,stdio",
+            "user,hostfwd=tcp:127.0.0.1:8080",
+            "user,hostfwd=sctp::1-:2",
+            "user,hostfwd=tcp::99999-:80",
+            "user,hostfwd=tcp::80-:0",
+            "user,resolver=nowhere",
+            "user,restrict=on",
             "none,x=1",
             "port,stdio,mac=01:00:00:00:00:00",
             "port,stdio,mac=zz:00:00:00:00:00",

@@ -96,10 +96,11 @@ impl Net {
         }
         let mut used = false;
         while let Some(chain) = q.pop(ram)? {
+            let too_long = chain.readable_len() > (HDR_LEN + MAX_FRAME) as u64;
             let data = chain.read_all(ram, HDR_LEN + MAX_FRAME)?;
             q.push_used(ram, chain.head, 0)?;
             used = true;
-            match tx_frame(&data) {
+            match tx_frame(&data).filter(|_| !too_long) {
                 Some(frame) => {
                     if !self.send(frame) {
                         break;
