@@ -96,7 +96,9 @@ struct BootArgs {
     /// guest once it has opened the port (the tty echoes them unless the guest turns echo off).
     #[arg(long, value_name = "OUT[,in=FILE]")]
     hvc: Vec<String>,
-    /// A virtio-net interface and its backend: `port,listen=unix:PATH|tcp:HOST:PORT`,
+    /// A virtio-net interface and its backend: `user[,hostfwd=tcp:HOSTADDR:PORT-:PORT]
+    /// [,resolver=IP]` (userspace NAT as QEMU's -netdev user: DHCP 10.0.2.15, gateway 10.0.2.2
+    /// = host loopback, DNS 10.0.2.3), `tap[,ifname=NAME]`, `port,listen=unix:PATH|tcp:HOST:PORT`,
     /// `port,connect=ADDR`, `port,fd=N`, `port,stdio` (frames as 4-byte big-endian length +
     /// Ethernet frame, as QEMU's -netdev stream and c2w-net), or `none`; `mac=XX:..` sets the
     /// address. May be given several times.
@@ -233,11 +235,17 @@ fn boot(mut args: BootArgs) -> Result<i32, String> {
     let mut virtio = Vec::new();
     if let Some(cfg_path) = &args.config {
         let cfg = crate::tinyemu_cfg::load(cfg_path)?;
-        if !cfg.eth.is_empty() {
-            return Err(format!(
-                "{}: eth entries need a network device, which this build does not have yet",
-                cfg_path.display()
-            ));
+        for eth in &cfg.eth {
+            let kind = match eth.driver.as_str() {
+                "tap" => petrel_net::BackendKind::Tap {
+                    ifname: eth.ifname.clone(),
+                },
+                _ => petrel_net::BackendKind::User {
+                    hostfwd: Vec::new(),
+                    resolver: None,
+                },
+            };
+            virtio.push(VirtioSpec::Net(petrel_net::NetSpec { kind, mac: None }));
         }
         for fs in &cfg.fs {
             virtio.push(VirtioSpec::Share {

@@ -1,6 +1,7 @@
 //! petrel's network backends: the one trait that moves Ethernet frames between a virtio-net
 //! device and the outside, the spec strings that choose a backend, and the backends themselves
-//! (`port`: length-prefixed frames over a stream; `user`: a userspace TCP/IP stack; `tap`).
+//! (`port`: length-prefixed frames over a stream; `user`: a userspace TCP/IP stack; `tap`: a
+//! Linux TAP interface).
 //!
 //! The device and its backend share a `Link`: two bounded crossbeam channels of whole frames.
 //! Everything is polled from the machine's one event loop (wasm has no threads): `poll` never
@@ -9,6 +10,8 @@
 
 pub mod port;
 pub mod spec;
+#[cfg(target_os = "linux")]
+pub mod tap;
 #[cfg(unix)]
 pub mod user;
 
@@ -73,6 +76,10 @@ pub fn open(spec: &BackendKind, link: Link) -> Result<Box<dyn Backend>, String> 
     match spec {
         BackendKind::None => Err("net: 'none' has no backend".into()),
         BackendKind::Port(mode) => Ok(Box::new(port::Port::open(mode, link)?)),
+        #[cfg(target_os = "linux")]
+        BackendKind::Tap { ifname } => Ok(Box::new(tap::Tap::open(ifname.as_deref(), link)?)),
+        #[cfg(not(target_os = "linux"))]
+        BackendKind::Tap { .. } => Err("net tap: TAP interfaces exist only on Linux hosts".into()),
         #[cfg(unix)]
         BackendKind::User { hostfwd, resolver } => {
             Ok(Box::new(user::User::open(hostfwd, *resolver, link)?))

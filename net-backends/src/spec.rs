@@ -15,6 +15,10 @@ pub enum BackendKind {
     /// No network device at all.
     None,
     Port(PortMode),
+    /// A Linux TAP interface (a new one when no name is given).
+    Tap {
+        ifname: Option<String>,
+    },
     /// The userspace NAT router.
     User {
         hostfwd: Vec<HostFwd>,
@@ -186,6 +190,16 @@ impl NetSpec {
                     mode.ok_or("net port: needs listen=ADDR, connect=ADDR, fd=N or stdio")?,
                 )
             }
+            "tap" => {
+                let mut ifname = None;
+                for (k, v, p) in opts {
+                    match k {
+                        "ifname" if !v.is_empty() => ifname = Some(v.to_string()),
+                        _ => return Err(unknown(p)),
+                    }
+                }
+                BackendKind::Tap { ifname }
+            }
             "user" => {
                 let (mut hostfwd, mut resolver) = (Vec::new(), None);
                 for (k, v, p) in opts {
@@ -276,6 +290,8 @@ mod tests {
             "user,hostfwd=tcp::80-:0",
             "user,resolver=nowhere",
             "user,restrict=on",
+            "tap,ifname=",
+            "tap,script=no",
             "none,x=1",
             "port,stdio,mac=01:00:00:00:00:00",
             "port,stdio,mac=zz:00:00:00:00:00",
