@@ -241,3 +241,40 @@ fn ninep_share_is_read_write_and_confined() {
     assert!(out.contains("Read-only file system"), "{out}");
     assert!(!share.join("new").exists());
 }
+
+#[test]
+fn ninep_share_serves_as_a_root_filesystem() {
+    let root = std::env::temp_dir().join(format!("petrel-9proot-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    // The guest copies its own userland onto the share, then runs from it as its root: exec
+    // from 9p, busybox's applet symlinks, device nodes, fifos, renames, hard links.
+    let script = "mkdir -p /mnt && mount -t 9p -o trans=virtio,version=9p2000.L rootfs /mnt && \
+        cp -a /bin /sbin /etc /mnt/ && mkdir -p /mnt/tmp /mnt/dev /mnt/proc && \
+        chroot /mnt /bin/sh -c 'mount -t proc proc /proc && cut -d\" \" -f1 /proc/self/comm; \
+        mknod /dev/null2 c 1 3 && echo gone > /dev/null2 && mkfifo /tmp/fifo && \
+        echo x > /tmp/a && ln /tmp/a /tmp/b && mv /tmp/b /tmp/c && \
+        ls -l /bin/sh | grep -c busybox && echo root-ok > /tmp/done'";
+    let spec = format!("{},tag=rootfs", root.display());
+    let o = petrel(&["--share", &spec, "--run", script]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(root.join("tmp/done")).unwrap(),
+        "root-ok\n"
+    );
+    assert!(root.join("bin/busybox").is_file());
+    let meta = std::fs::symlink_metadata(root.join("bin/sh")).unwrap();
+    assert!(meta.file_type().is_symlink());
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::symlink_metadata(root.join("tmp/fifo"))
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert!(std::fs::symlink_metadata(root.join("dev/null2"))
+        .unwrap()
+        .file_type()
+        .is_char_device());
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(root.join("tmp/c")).unwrap().nlink(), 2);
+}
