@@ -100,9 +100,14 @@ struct PeerLog {
 
 /// Answers the guest until it hangs up: ARP for PEER_IP, ICMP echo, DNS (any A query gets
 /// 10.9.8.7) and TCP SYNs (with a reset), verifying every TCP/UDP checksum on the way in.
-fn serve(mut s: UnixStream) -> PeerLog {
+fn serve(s: UnixStream) -> PeerLog {
+    let w = s.try_clone().unwrap();
+    serve_streams(s, w)
+}
+
+fn serve_streams(mut r: impl Read, mut s: impl Write) -> PeerLog {
     let mut log = PeerLog::default();
-    let send = |s: &mut UnixStream, dst: &[u8], ethertype: u16, payload: &[u8]| {
+    let send = |s: &mut dyn Write, dst: &[u8], ethertype: u16, payload: &[u8]| {
         let mut f = dst.to_vec();
         f.extend_from_slice(&PEER_MAC);
         f.extend_from_slice(&ethertype.to_be_bytes());
@@ -110,14 +115,15 @@ fn serve(mut s: UnixStream) -> PeerLog {
         let mut rec = (f.len() as u32).to_be_bytes().to_vec();
         rec.extend_from_slice(&f);
         let _ = s.write_all(&rec);
+        let _ = s.flush();
     };
     loop {
         let mut len = [0u8; 4];
-        if s.read_exact(&mut len).is_err() {
+        if r.read_exact(&mut len).is_err() {
             return log;
         }
         let mut f = vec![0u8; u32::from_be_bytes(len) as usize];
-        if s.read_exact(&mut f).is_err() {
+        if r.read_exact(&mut f).is_err() {
             return log;
         }
         let src = f[6..12].to_vec();
@@ -223,6 +229,75 @@ fn guest_talks_to_a_peer_through_a_unix_port() {
     assert!(log.pings >= 3, "{log:?}");
     assert_eq!(log.bad_checksums, 0, "{log:?}");
     assert!(log.udp_checked >= 1 && log.tcp_checked >= 1, "{log:?}");
+}
+
+/// Hands `fd` to the child as its descriptor 3.
+fn with_fd3(c: &mut Command, fd: i32) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: dup2 is async-signal-safe; it runs in the child between fork and exec.
+    unsafe {
+        c.pre_exec(move || {
+            // dup2 onto itself would leave close-on-exec set.
+            let ok = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0) >= 0
+            } else {
+                libc::dup2(fd, 3) >= 0
+            };
+            if !ok {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+const PING_PEER: &str =
+    "ip addr add 10.0.0.2/24 dev eth0 && ip link set eth0 up && ping -c 2 -w 30 10.0.0.1";
+
+#[test]
+fn port_on_a_descriptor_from_the_embedder() {
+    use std::os::unix::io::AsRawFd;
+    // A connected socket.
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    let mut c = petrel(&["--net", "port,fd=3", "--run", PING_PEER]);
+    with_fd3(&mut c, theirs.as_raw_fd());
+    let child = c.spawn().unwrap();
+    drop(theirs);
+    let peer = std::thread::spawn(move || serve(ours));
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("2 packets received"));
+    assert!(peer.join().unwrap().pings >= 2);
+
+    // A listening socket, as c2w's listenfd: petrel accepts the peer on it.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let mut c = petrel(&["--net", "port,fd=3", "--run", PING_PEER]);
+    with_fd3(&mut c, l.as_raw_fd());
+    let child = c.spawn().unwrap();
+    drop(l);
+    let peer = std::thread::spawn(move || {
+        let s = std::net::TcpStream::connect(addr).unwrap();
+        serve_streams(s.try_clone().unwrap(), s)
+    });
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(peer.join().unwrap().pings >= 2);
+}
+
+#[test]
+fn port_on_standard_streams_moves_the_console_to_stderr() {
+    let mut child = petrel(&["--net", "port,stdio", "--run", PING_PEER])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (r, w) = (child.stdout.take().unwrap(), child.stdin.take().unwrap());
+    let peer = std::thread::spawn(move || serve_streams(r, w));
+    let o = child.wait_with_output().unwrap();
+    let console = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{console}");
+    assert!(console.contains("2 packets received"), "{console}");
+    assert!(peer.join().unwrap().pings >= 2);
 }
 
 #[test]

@@ -338,7 +338,17 @@ fn boot(mut args: BootArgs) -> Result<i32, String> {
     };
     let kernel_name = args.kernel.as_ref().map(|k| k.display().to_string());
 
-    let terminal = crate::terminal::Terminal::setup();
+    // `--net port,stdio` takes standard input and output for frames: the console then writes
+    // to standard error and has no input.
+    let net_stdio = args.net.iter().any(|n| {
+        petrel_net::NetSpec::parse(n)
+            .is_ok_and(|s| s.kind == petrel_net::BackendKind::Port(petrel_net::PortMode::Stdio))
+    });
+    let terminal = if net_stdio {
+        crate::terminal::Terminal::untouched()
+    } else {
+        crate::terminal::Terminal::setup()
+    };
     let exit_flag = Arc::new(AtomicBool::new(false));
     let limits = Limits {
         timeout,
@@ -400,10 +410,22 @@ fn boot(mut args: BootArgs) -> Result<i32, String> {
         memory_mib: args.memory.unwrap_or(256),
         time,
     };
-    let input = crate::console::stdin_channel(terminal.is_raw(), exit_flag);
+    let (_no_input, input) = if net_stdio {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        (Some(tx), rx)
+    } else {
+        (
+            None,
+            crate::console::stdin_channel(terminal.is_raw(), exit_flag),
+        )
+    };
     let started = std::time::Instant::now();
     let mut insns = 0u64;
-    let mut stdout = std::io::stdout();
+    let mut stdout: Box<dyn std::io::Write> = if net_stdio {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::stdout())
+    };
     // A guest reset rebuilds the machine from the same files, as a power cycle would.
     let result = loop {
         // The limits cover the whole run, across guest reboots.
@@ -430,7 +452,7 @@ fn boot(mut args: BootArgs) -> Result<i32, String> {
                 _ => e,
             });
         }
-        let end = m.run(&slice_limits, &mut stdout);
+        let end = m.run(&slice_limits, &mut *stdout);
         insns += m.hart.instret + m.hart.traps;
         match end {
             RunEnd::Reset => continue,

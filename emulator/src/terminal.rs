@@ -117,6 +117,13 @@ impl Terminal {
         }
     }
 
+    /// Leaves the terminal alone (standard streams are used for something else).
+    pub fn untouched() -> Terminal {
+        Terminal {
+            raw: AtomicBool::new(false),
+        }
+    }
+
     #[cfg(unix)]
     fn on_fd(fd: libc::c_int) -> Terminal {
         Terminal {
