@@ -2124,6 +2124,10 @@ mod host {
             }
             let path = self.path(&rel);
             let file = options.open(&path).map_err(err)?;
+            // WASI files have no permission bits to set.
+            #[cfg(target_os = "wasi")]
+            let _ = mode;
+            #[cfg(not(target_os = "wasi"))]
             if mode & 0o222 == 0 {
                 if let Ok(md) = file.metadata() {
                     let mut perm = md.permissions();
@@ -2306,6 +2310,13 @@ mod host {
             let path = self.path(&node.rel);
             let mut perm = fs::metadata(&path).map_err(err)?.permissions();
             perm.set_readonly(mode & 0o222 == 0);
+            #[cfg(target_os = "wasi")]
+            {
+                // WASI has no permission bits: the file exists, and that is all there is.
+                let _ = perm;
+                Ok(())
+            }
+            #[cfg(not(target_os = "wasi"))]
             fs::set_permissions(&path, perm).map_err(err)
         }
 
