@@ -340,10 +340,14 @@ fn boot(mut args: BootArgs) -> Result<i32, String> {
 
     // `--net port,stdio` takes standard input and output for frames: the console then writes
     // to standard error and has no input.
-    let net_stdio = args.net.iter().any(|n| {
-        petrel_net::NetSpec::parse(n)
-            .is_ok_and(|s| s.kind == petrel_net::BackendKind::Port(petrel_net::PortMode::Stdio))
-    });
+    let nets = args
+        .net
+        .iter()
+        .map(|n| petrel_net::NetSpec::parse(n).map_err(|e| format!("--net {n}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let net_stdio = nets
+        .iter()
+        .any(|s| s.kind == petrel_net::BackendKind::Port(petrel_net::PortMode::Stdio));
     let terminal = if net_stdio {
         crate::terminal::Terminal::untouched()
     } else {
@@ -381,12 +385,11 @@ fn boot(mut args: BootArgs) -> Result<i32, String> {
             read_only,
         });
     }
-    for n in &args.net {
-        let spec = petrel_net::NetSpec::parse(n).map_err(|e| format!("--net {n}: {e}"))?;
-        if spec.kind != petrel_net::BackendKind::None {
-            virtio.push(VirtioSpec::Net(spec));
-        }
-    }
+    virtio.extend(
+        nets.into_iter()
+            .filter(|s| s.kind != petrel_net::BackendKind::None)
+            .map(VirtioSpec::Net),
+    );
     for h in &args.hvc {
         let mut parts = h.split(',');
         let output = parts

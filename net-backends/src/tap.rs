@@ -19,6 +19,8 @@ pub struct Tap {
     held_out: Option<Vec<u8>>,
     /// A frame for the guest waiting for room in the link.
     held_in: Option<Vec<u8>>,
+    /// The read buffer, kept: reads happen on every poll.
+    buf: Vec<u8>,
 }
 
 #[repr(C)]
@@ -78,6 +80,7 @@ impl Tap {
             ifname,
             held_out: None,
             held_in: None,
+            buf: vec![0; MAX_FRAME],
         })
     }
 
@@ -118,10 +121,15 @@ impl Backend for Tap {
                 return Ok(did);
             }
         }
-        let mut buf = vec![0u8; MAX_FRAME];
         loop {
-            // SAFETY: reads at most buf.len() bytes into buf.
-            let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            // SAFETY: reads at most self.buf.len() bytes into it.
+            let n = unsafe {
+                libc::read(
+                    self.fd.as_raw_fd(),
+                    self.buf.as_mut_ptr().cast(),
+                    self.buf.len(),
+                )
+            };
             if n < 0 {
                 let e = io::Error::last_os_error();
                 match e.kind() {
@@ -134,7 +142,7 @@ impl Backend for Tap {
                 break;
             }
             did = true;
-            let f = buf[..n as usize].to_vec();
+            let f = self.buf[..n as usize].to_vec();
             match self.link.to_guest.try_send(f) {
                 Ok(()) | Err(TrySendError::Disconnected(_)) => {}
                 Err(TrySendError::Full(f)) => {

@@ -117,6 +117,29 @@ enum HostEnd {
     },
 }
 
+impl HostEnd {
+    fn open(stream: TcpStream, handle: SocketHandle) -> HostEnd {
+        let _ = stream.set_nodelay(true);
+        HostEnd::Open {
+            stream,
+            handle,
+            host_eof: false,
+            shut_write: false,
+            last: Instant::now(),
+        }
+    }
+}
+
+/// A stack-side socket for one spliced connection (Nagle off: the host side already batches).
+fn new_tcp_socket() -> tcp::Socket<'static> {
+    let mut s = tcp::Socket::new(
+        tcp::SocketBuffer::new(vec![0; TCP_BUF]),
+        tcp::SocketBuffer::new(vec![0; TCP_BUF]),
+    );
+    s.set_nagle_enabled(false);
+    s
+}
+
 struct UdpFlow {
     sock: UdpSocket,
     /// The address the guest sent to (replies come from it).
@@ -142,6 +165,7 @@ pub struct User {
     out: VecDeque<Vec<u8>>,
     guest_mac: Option<[u8; 6]>,
     resolver: Option<SocketAddr>,
+    udp_buf: Vec<u8>,
     next_port: u16,
 }
 
@@ -202,6 +226,7 @@ impl User {
             out: VecDeque::new(),
             guest_mac: None,
             resolver,
+            udp_buf: vec![0; 65536],
             next_port: 49152,
         })
     }
@@ -262,11 +287,10 @@ impl User {
                             return;
                         }
                         let payload = udp[8..ulen].to_vec();
+                        self.guest_mac = Some(src_mac);
                         if dport == 67 && sport == 68 {
-                            self.guest_mac = Some(src_mac);
                             self.dhcp(&payload, src_mac);
                         } else {
-                            self.guest_mac = Some(src_mac);
                             self.udp_from_guest(sport, SocketAddrV4::new(ip.dst, dport), &payload);
                         }
                     }
@@ -351,28 +375,13 @@ impl User {
                 self.poll_stack();
                 continue;
             }
-            let stream: TcpStream = sock.into();
-            let _ = stream.set_nodelay(true);
-            let mut s = tcp::Socket::new(
-                tcp::SocketBuffer::new(vec![0; TCP_BUF]),
-                tcp::SocketBuffer::new(vec![0; TCP_BUF]),
-            );
+            let mut s = new_tcp_socket();
             let local = IpEndpoint::new(IpAddress::Ipv4(*key.dst.ip()), key.dst.port());
             if s.listen(local).is_err() {
                 continue;
             }
-            s.set_nagle_enabled(false);
             let handle = self.sockets.add(s);
-            self.tcp.insert(
-                key,
-                HostEnd::Open {
-                    stream,
-                    handle,
-                    host_eof: false,
-                    shut_write: false,
-                    last: Instant::now(),
-                },
-            );
+            self.tcp.insert(key, HostEnd::open(sock.into(), handle));
             // One new connection per stack poll, so each SYN meets its own listening socket.
             self.wire.rx.push_back(syn);
             self.poll_stack();
@@ -389,13 +398,8 @@ impl User {
                 if self.tcp.len() >= MAX_TCP || stream.set_nonblocking(true).is_err() {
                     continue;
                 }
-                let _ = stream.set_nodelay(true);
                 let port = self.ephemeral_port();
-                let mut s = tcp::Socket::new(
-                    tcp::SocketBuffer::new(vec![0; TCP_BUF]),
-                    tcp::SocketBuffer::new(vec![0; TCP_BUF]),
-                );
-                s.set_nagle_enabled(false);
+                let mut s = new_tcp_socket();
                 let remote = IpEndpoint::new(IpAddress::Ipv4(*guest.ip()), guest.port());
                 let local = IpEndpoint::new(IpAddress::Ipv4(GATEWAY), port);
                 if s.connect(self.iface.context(), remote, local).is_err() {
@@ -407,16 +411,7 @@ impl User {
                     guest_port: guest.port(),
                     dst: SocketAddrV4::new(GATEWAY, port),
                 };
-                self.tcp.insert(
-                    key,
-                    HostEnd::Open {
-                        stream,
-                        handle,
-                        host_eof: false,
-                        shut_write: false,
-                        last: Instant::now(),
-                    },
-                );
+                self.tcp.insert(key, HostEnd::open(stream, handle));
             }
         }
         did
@@ -492,13 +487,12 @@ impl User {
                     _ => break,
                 }
             }
-            if !s.may_recv()
-                && s.recv_queue() == 0
-                && !*shut_write
-                && s.state() != tcp::State::Listen
-                && s.state() != tcp::State::SynReceived
-                && s.state() != tcp::State::SynSent
-            {
+            // The guest sent FIN and everything before it reached the host.
+            let guest_done = matches!(
+                s.state(),
+                tcp::State::CloseWait | tcp::State::LastAck | tcp::State::Closing
+            );
+            if guest_done && s.recv_queue() == 0 && !*shut_write {
                 let _ = stream.shutdown(std::net::Shutdown::Write);
                 *shut_write = true;
             }
@@ -593,10 +587,11 @@ impl User {
 
     fn pump_udp(&mut self) -> bool {
         let mut did = false;
-        let mut buf = vec![0u8; 65536];
         let Some(mac) = self.guest_mac else {
             return false;
         };
+        // One datagram buffer for the backend's life: this runs on every poll.
+        let mut buf = std::mem::take(&mut self.udp_buf);
         let mut frames = Vec::new();
         self.udp.retain(|_, flow| {
             while frames.len() < 64 {
@@ -616,34 +611,32 @@ impl User {
             }
             flow.last.elapsed() < flow.idle
         });
-        for (i, (sock, guest)) in self.udp_forwards.iter().enumerate() {
-            while frames.len() < 64 {
+        let mut forwarded = Vec::new();
+        for (i, (sock, _)) in self.udp_forwards.iter().enumerate() {
+            while frames.len() + forwarded.len() < 64 {
                 let Ok((n, from)) = sock.recv_from(&mut buf) else {
                     break;
                 };
-                did = true;
-                let port = match self.udp_fwd_peers.get(&(i, from)) {
-                    Some(&p) => p,
-                    None => {
-                        if self.udp_fwd_peers.len() >= MAX_UDP {
-                            self.udp_fwd_peers.clear();
-                        }
-                        let p = {
-                            let mut p = self.next_port;
-                            while self.udp_fwd_peers.values().any(|&v| v == p) {
-                                p = if p == 65535 { 49152 } else { p + 1 };
-                            }
-                            self.next_port = if p == 65535 { 49152 } else { p + 1 };
-                            p
-                        };
-                        self.udp_fwd_peers.insert((i, from), p);
-                        p
+                forwarded.push((i, from, buf[..n].to_vec()));
+            }
+        }
+        self.udp_buf = buf;
+        for (i, from, data) in forwarded {
+            did = true;
+            let port = match self.udp_fwd_peers.get(&(i, from)) {
+                Some(&p) => p,
+                None => {
+                    if self.udp_fwd_peers.len() >= MAX_UDP {
+                        self.udp_fwd_peers.clear();
                     }
-                };
-                let src = SocketAddrV4::new(GATEWAY, port);
-                if let Some(f) = udp_frame(mac, src, *guest, &buf[..n]) {
-                    frames.push(f);
+                    let p = self.ephemeral_port();
+                    self.udp_fwd_peers.insert((i, from), p);
+                    p
                 }
+            };
+            let src = SocketAddrV4::new(GATEWAY, port);
+            if let Some(f) = udp_frame(mac, src, self.udp_forwards[i].1, &data) {
+                frames.push(f);
             }
         }
         self.out.extend(frames);

@@ -8,6 +8,7 @@
 
 use super::*;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
+use std::collections::VecDeque;
 
 const RX: usize = 0;
 const TX: usize = 1;
@@ -52,10 +53,9 @@ pub struct Net {
     features: u64,
     /// A frame for the guest waiting for receive buffers.
     rx_pending: Option<Vec<u8>>,
-    /// A guest frame waiting for room in the backend's channel.
-    tx_pending: Option<Vec<u8>>,
-    /// Further segments of a TSO frame behind `tx_pending`.
-    tx_overflow: Vec<Vec<u8>>,
+    /// Guest frames waiting for room in the backend's channel (several: the segments of one
+    /// TSO buffer, at most 64 KiB of them).
+    tx_held: VecDeque<Vec<u8>>,
     pub stats: NetStats,
 }
 
@@ -73,39 +73,30 @@ impl Net {
             backend_checksums_valid,
             features: 0,
             rx_pending: None,
-            tx_pending: None,
-            tx_overflow: Vec::new(),
+            tx_held: VecDeque::new(),
             stats: NetStats::default(),
         }
     }
 
-    /// Hands a guest frame to the backend; false if the channel is full (the frame is kept).
-    fn send(&mut self, frame: Vec<u8>) -> bool {
-        match self.to_backend.try_send(frame) {
-            Ok(()) => {
-                self.stats.tx_frames += 1;
-                true
+    /// Hands held frames to the backend, oldest first; false while some still wait.
+    fn send_held(&mut self) -> bool {
+        while let Some(f) = self.tx_held.pop_front() {
+            match self.to_backend.try_send(f) {
+                Ok(()) => self.stats.tx_frames += 1,
+                Err(TrySendError::Full(f)) => {
+                    self.tx_held.push_front(f);
+                    return false;
+                }
+                // No backend any more: like an unplugged cable, frames go nowhere.
+                Err(TrySendError::Disconnected(_)) => {}
             }
-            Err(TrySendError::Full(f)) => {
-                self.tx_pending = Some(f);
-                false
-            }
-            // No backend any more: like an unplugged cable, frames go nowhere.
-            Err(TrySendError::Disconnected(_)) => true,
         }
+        true
     }
 
     fn transmit(&mut self, q: &mut Queue, ram: &mut Ram) -> Result<bool, QueueError> {
-        if let Some(f) = self.tx_pending.take() {
-            if !self.send(f) {
-                return Ok(false);
-            }
-        }
-        while !self.tx_overflow.is_empty() {
-            let f = self.tx_overflow.remove(0);
-            if !self.send(f) {
-                return Ok(false);
-            }
+        if !self.send_held() {
+            return Ok(false);
         }
         let mut used = false;
         while let Some(chain) = q.pop(ram)? {
@@ -114,22 +105,11 @@ impl Net {
             q.push_used(ram, chain.head, 0)?;
             used = true;
             match tx_frames(&data, self.features).filter(|_| !too_long) {
-                Some(frames) => {
-                    // Segments of one TSO frame all go out, even past a full channel: they
-                    // were taken from the guest together (at most 64 KiB of them).
-                    let mut full = false;
-                    for f in frames {
-                        if full {
-                            self.tx_overflow.push(f);
-                        } else {
-                            full = !self.send(f);
-                        }
-                    }
-                    if full {
-                        break;
-                    }
-                }
+                Some(frames) => self.tx_held.extend(frames),
                 None => self.stats.tx_dropped += 1,
+            }
+            if !self.send_held() {
+                break;
             }
         }
         Ok(used)
@@ -181,12 +161,12 @@ impl Net {
             let mut rest: &[u8] = &frame;
             for (i, c) in chains.iter().enumerate() {
                 let skip = if i == 0 { HDR_LEN } else { 0 };
-                if i == 0 && write_from(c, ram, 0, &hdr)? < HDR_LEN {
+                if i == 0 && c.write_all(ram, &hdr)? < HDR_LEN {
                     return Err(QueueError::BadChain(
                         "receive buffer smaller than the header",
                     ));
                 }
-                let n = write_from(c, ram, skip, rest)?;
+                let n = c.write_at(ram, skip, rest)?;
                 rest = &rest[n..];
                 q.push_used(ram, c.head, (skip + n) as u32)?;
             }
@@ -195,33 +175,6 @@ impl Net {
         }
         Ok(used)
     }
-}
-
-/// Writes `data` into the chain's writable bytes from byte `skip` on; returns how many fit.
-fn write_from(
-    c: &Chain,
-    ram: &mut Ram,
-    mut skip: usize,
-    mut data: &[u8],
-) -> Result<usize, QueueError> {
-    let mut done = 0;
-    for s in &c.writable {
-        if data.is_empty() {
-            break;
-        }
-        let len = s.len as usize;
-        if skip >= len {
-            skip -= len;
-            continue;
-        }
-        let n = (len - skip).min(data.len());
-        ram.slice_mut(s.addr + skip as u64, n)?
-            .copy_from_slice(&data[..n]);
-        skip = 0;
-        data = &data[n..];
-        done += n;
-    }
-    Ok(done)
 }
 
 /// The Ethernet frames of a guest TX buffer (header + frame): one, with a checksum the guest

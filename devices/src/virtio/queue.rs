@@ -78,14 +78,31 @@ impl Chain {
     }
 
     /// Scatters `data` into the writable segments; returns how many bytes fit.
-    pub fn write_all(&self, ram: &mut Ram, mut data: &[u8]) -> Result<usize, QueueError> {
+    pub fn write_all(&self, ram: &mut Ram, data: &[u8]) -> Result<usize, QueueError> {
+        self.write_at(ram, 0, data)
+    }
+
+    /// Scatters `data` into the writable bytes from byte `skip` on; returns how many fit.
+    pub fn write_at(
+        &self,
+        ram: &mut Ram,
+        mut skip: usize,
+        mut data: &[u8],
+    ) -> Result<usize, QueueError> {
         let mut done = 0;
         for s in &self.writable {
             if data.is_empty() {
                 break;
             }
-            let n = (s.len as usize).min(data.len());
-            ram.slice_mut(s.addr, n)?.copy_from_slice(&data[..n]);
+            let len = s.len as usize;
+            if skip >= len {
+                skip -= len;
+                continue;
+            }
+            let n = (len - skip).min(data.len());
+            ram.slice_mut(s.addr + skip as u64, n)?
+                .copy_from_slice(&data[..n]);
+            skip = 0;
             data = &data[n..];
             done += n;
         }
