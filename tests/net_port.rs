@@ -373,4 +373,10 @@ fn bad_net_specs_are_one_line_errors() {
         assert_eq!(err.trim().lines().count(), 1, "{spec}: {err}");
         assert!(err.contains("--net"), "{spec}: {err}");
     }
+    // Host ports belong to petrel.wasm under an embedder (tests/wasm.rs).
+    let o = petrel(&["--net", "host"]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("petrel.wasm"), "{err}");
 }

@@ -150,6 +150,8 @@ const MAX_CMDLINE: usize = 1024;
 
 /// Runs the command line and returns the process exit status.
 pub fn main() -> i32 {
+    #[cfg(target_os = "wasi")]
+    crate::wasi_preopens::recover();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -6,6 +6,9 @@ pub mod bus;
 pub mod cli;
 pub mod console;
 pub mod elf;
+pub mod host_wait;
 pub mod riscv;
 pub mod terminal;
 pub mod tinyemu_cfg;
+#[cfg(target_os = "wasi")]
+mod wasi_preopens;

@@ -8,6 +8,7 @@
 //! blocks, and a backend says which host descriptors would give it work so that an idle machine
 //! can sleep on them instead of spinning.
 
+pub mod host;
 pub mod port;
 pub mod spec;
 #[cfg(target_os = "linux")]
@@ -52,16 +53,22 @@ pub fn link() -> (DeviceEnd, Link) {
 }
 
 /// A network backend, polled from the machine's event loop.
-pub trait Backend {
+pub trait Backend: Send {
     /// Moves whatever frames can move now, both ways, without blocking. Returns whether
     /// anything happened; an error means the backend stopped for good (the message says why).
     fn poll(&mut self) -> Result<bool, String>;
 
     /// Host descriptors whose readability means `poll` has work, for an idle machine to wait
     /// on. Returns false if the backend has work already and the machine should not sleep.
-    #[cfg(unix)]
-    fn wait_fds(&self, _fds: &mut Vec<std::os::unix::io::RawFd>) -> bool {
+    #[cfg(any(unix, target_os = "wasi"))]
+    fn wait_fds(&self, _fds: &mut Vec<std::os::fd::RawFd>) -> bool {
         true
+    }
+
+    /// For a backend whose input no descriptor announces: how long an idle machine may sleep
+    /// before `poll` must look again.
+    fn max_idle(&self) -> Option<std::time::Duration> {
+        None
     }
 
     /// Whether frames from this backend carry checksums it computed itself (so a guest may be
@@ -76,6 +83,7 @@ pub fn open(spec: &BackendKind, link: Link) -> Result<Box<dyn Backend>, String> 
     match spec {
         BackendKind::None => Err("net: 'none' has no backend".into()),
         BackendKind::Port(mode) => Ok(Box::new(port::Port::open(mode, link)?)),
+        BackendKind::Host { id } => Ok(Box::new(host::HostPort::open(*id, link)?)),
         #[cfg(target_os = "linux")]
         BackendKind::Tap { ifname } => Ok(Box::new(tap::Tap::open(ifname.as_deref(), link)?)),
         #[cfg(not(target_os = "linux"))]

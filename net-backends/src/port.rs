@@ -51,10 +51,11 @@ impl Conn {
             Conn::Files(_, w) => w.write(buf),
         }
     }
-    #[cfg(unix)]
+    #[cfg(any(unix, target_os = "wasi"))]
     fn fd(&self) -> i32 {
-        use std::os::unix::io::AsRawFd;
+        use std::os::fd::AsRawFd;
         match self {
+            #[cfg(unix)]
             Conn::Unix(s) => s.as_raw_fd(),
             Conn::Tcp(s) => s.as_raw_fd(),
             Conn::Files(r, _) => r.as_raw_fd(),
@@ -76,10 +77,11 @@ impl Listener {
         set_nonblocking(&c)?;
         Ok(c)
     }
-    #[cfg(unix)]
+    #[cfg(any(unix, target_os = "wasi"))]
     fn fd(&self) -> i32 {
-        use std::os::unix::io::AsRawFd;
+        use std::os::fd::AsRawFd;
         match self {
+            #[cfg(unix)]
             Listener::Unix(l) => l.as_raw_fd(),
             Listener::Tcp(l) => l.as_raw_fd(),
         }
@@ -299,7 +301,7 @@ impl Backend for Port {
         Ok(did)
     }
 
-    #[cfg(unix)]
+    #[cfg(any(unix, target_os = "wasi"))]
     fn wait_fds(&self, fds: &mut Vec<i32>) -> bool {
         match (&self.conn, &self.listener) {
             (Some(c), _) => fds.push(c.fd()),

@@ -25,6 +25,10 @@ pub enum BackendKind {
         /// Where the guest's DNS queries go (default: the host's first nameserver).
         resolver: Option<std::net::SocketAddr>,
     },
+    /// Frames handed to the program embedding petrel.wasm (its host port `id`).
+    Host {
+        id: u32,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,6 +194,20 @@ impl NetSpec {
                     mode.ok_or("net port: needs listen=ADDR, connect=ADDR, fd=N or stdio")?,
                 )
             }
+            "host" => {
+                let mut id = 0;
+                for (k, v, p) in opts {
+                    match k {
+                        "id" => {
+                            id = v.parse::<u32>().map_err(|_| {
+                                format!("net host: id '{v}' is not a host port number")
+                            })?
+                        }
+                        _ => return Err(unknown(p)),
+                    }
+                }
+                BackendKind::Host { id }
+            }
             "tap" => {
                 let mut ifname = None;
                 for (k, v, p) in opts {
@@ -220,10 +238,10 @@ impl NetSpec {
                 }
                 BackendKind::User { hostfwd, resolver }
             }
-            "" => return Err("empty spec (try user, tap, port,... or none)".into()),
+            "" => return Err("empty spec (try user, tap, port,..., host or none)".into()),
             other => {
                 return Err(format!(
-                    "unknown backend '{other}' (expected user, tap, port or none)"
+                    "unknown backend '{other}' (expected user, tap, port, host or none)"
                 ))
             }
         };
@@ -276,7 +294,18 @@ mod tests {
             NetSpec::parse("port,fd=3").unwrap().kind,
             BackendKind::Port(PortMode::Fd(3))
         );
+        assert_eq!(
+            NetSpec::parse("host").unwrap().kind,
+            BackendKind::Host { id: 0 }
+        );
+        assert_eq!(
+            NetSpec::parse("host,id=2").unwrap().kind,
+            BackendKind::Host { id: 2 }
+        );
         for bad in [
+            "host,id=-1",
+            "host,id=",
+            "host,tap",
             "",
             "bogus",
             "port",

@@ -499,6 +499,7 @@ impl RiscvVirt {
         let start = Instant::now();
         let mut slices = 0u64;
         loop {
+            crate::console::poll_input(false);
             self.uart.borrow_mut().poll();
             self.process_devices();
             self.sync_interrupts();
@@ -581,42 +582,25 @@ impl RiscvVirt {
 }
 
 impl RiscvVirt {
-    /// Sleeps for `d` at most, waking early when a network backend's descriptor gets input.
-    fn host_wait(&self, d: Duration) {
-        #[cfg(unix)]
-        if !self.net_backends.is_empty() {
-            let mut fds = Vec::new();
-            let mut idle = true;
-            for b in &self.net_backends {
-                idle &= b.wait_fds(&mut fds);
-            }
-            if !idle {
+    /// Sleeps for `d` at most, waking early when a network backend's descriptor or console
+    /// input (where the event loop reads it) becomes readable.
+    fn host_wait(&self, mut d: Duration) {
+        let mut fds = Vec::new();
+        for b in &self.net_backends {
+            #[cfg(any(unix, target_os = "wasi"))]
+            if !b.wait_fds(&mut fds) {
                 return;
             }
-            let mut pfds: Vec<libc::pollfd> = fds
-                .iter()
-                .map(|&fd| libc::pollfd {
-                    fd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                })
-                .collect();
-            let ts = libc::timespec {
-                tv_sec: d.as_secs() as libc::time_t,
-                tv_nsec: d.subsec_nanos() as libc::c_long,
-            };
-            // SAFETY: pfds and ts are valid for the call; poll only writes revents.
-            unsafe {
-                libc::ppoll(
-                    pfds.as_mut_ptr(),
-                    pfds.len() as libc::nfds_t,
-                    &ts,
-                    std::ptr::null(),
-                )
-            };
-            return;
+            if let Some(max) = b.max_idle() {
+                d = d.min(max);
+            }
         }
-        std::thread::sleep(d);
+        let input = crate::console::input_fd();
+        fds.extend(input);
+        let ready = crate::host_wait::wait_readable(&fds, d);
+        if input.is_some_and(|fd| ready.contains(&fd)) {
+            crate::console::poll_input(true);
+        }
     }
 }
 
