@@ -166,8 +166,10 @@ fn ninep_share_and_network_together_in_wasm() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Under the plain CLI the `user` router runs inside the module (DHCP, the gateway answering
+/// ping) next to a 9p share.
 #[test]
-fn wasmtime_cli_boots_the_guest_with_a_share() {
+fn wasmtime_cli_boots_the_guest_with_a_share_and_the_user_router() {
     let dir = temp_dir("cli-share");
     std::fs::write(dir.join("note.txt"), "via wasmtime\n").unwrap();
     let mut c = Command::new(wasmtime());
@@ -175,11 +177,11 @@ fn wasmtime_cli_boots_the_guest_with_a_share() {
         .arg("--dir")
         .arg(format!("{}::/share", dir.display()))
         .arg(wasm());
-    c.args(boot_args(
+    c.args(boot_args(&format!(
         "mount -t 9p -o trans=virtio,version=9p2000.L share0 /mnt && cat /mnt/note.txt && \
-         echo back > /mnt/back.txt && sync",
-    ))
-    .args(["--share", "/share"]);
+         echo back > /mnt/back.txt && sync && {DHCP} && ping -c 1 10.0.2.2"
+    )))
+    .args(["--share", "/share", "--net", "user"]);
     let o = run(c);
     let out = text(&o);
     assert!(
@@ -188,6 +190,8 @@ fn wasmtime_cli_boots_the_guest_with_a_share() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(out.contains("via wasmtime"), "{out}");
+    assert!(out.contains("lease=10.0.2.15"), "{out}");
+    assert!(out.contains("1 packets received"), "{out}");
     assert_eq!(
         std::fs::read_to_string(dir.join("back.txt")).unwrap(),
         "back\n"
@@ -206,9 +210,12 @@ fn read_frame(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
 
 /// wasmtime pre-opens a listening socket (`-S tcplisten`, with its legacy WASI p1 that has
 /// them); petrel uses it as `--net port,fd=3`; this test connects as c2w-net would, answers the
-/// guest's ARP request and sees the ping that follows.
+/// guest's ARP request and sees the ping that follows. A directory pre-opened after the socket
+/// is shared over 9p at the same time (wasi-libc alone does not find it).
 #[test]
-fn wasmtime_cli_port_on_a_preopened_socket() {
+fn wasmtime_cli_port_on_a_preopened_socket_with_a_share() {
+    let dir = temp_dir("cli-port");
+    std::fs::write(dir.join("marker.txt"), "share-seen\n").unwrap();
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -216,11 +223,14 @@ fn wasmtime_cli_port_on_a_preopened_socket() {
     let mut c = Command::new(wasmtime());
     c.args(["run", "-S", "preview2=n", "-S"])
         .arg(format!("tcplisten=127.0.0.1:{port}"))
+        .arg("--dir")
+        .arg(format!("{}::/share", dir.display()))
         .arg(wasm());
     c.args(boot_args(
-        "ip addr add 10.0.9.2/24 dev eth0 && ip link set eth0 up && ping -c 3 -W 5 10.0.9.1",
+        "mount -t 9p -o trans=virtio,version=9p2000.L share0 /mnt && cat /mnt/marker.txt && \
+         ip addr add 10.0.9.2/24 dev eth0 && ip link set eth0 up && ping -c 3 -W 5 10.0.9.1",
     ))
-    .args(["--net", "port,fd=3"]);
+    .args(["--share", "/share", "--net", "port,fd=3"]);
     c.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -264,12 +274,14 @@ fn wasmtime_cli_port_on_a_preopened_socket() {
     }
     let _ = child.kill();
     let o = child.wait_with_output().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
     assert!(
         got_ping,
         "no ICMP echo request reached the peer\nstdout:\n{}\nstderr:\n{}",
         text(&o),
         String::from_utf8_lossy(&o.stderr)
     );
+    assert!(text(&o).contains("share-seen"), "{}", text(&o));
 }
 
 #[test]

@@ -13,7 +13,7 @@ pub mod port;
 pub mod spec;
 #[cfg(target_os = "linux")]
 pub mod tap;
-#[cfg(unix)]
+#[cfg(any(unix, target_os = "wasi"))]
 pub mod user;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -88,11 +88,11 @@ pub fn open(spec: &BackendKind, link: Link) -> Result<Box<dyn Backend>, String> 
         BackendKind::Tap { ifname } => Ok(Box::new(tap::Tap::open(ifname.as_deref(), link)?)),
         #[cfg(not(target_os = "linux"))]
         BackendKind::Tap { .. } => Err("net tap: TAP interfaces exist only on Linux hosts".into()),
-        #[cfg(unix)]
+        #[cfg(any(unix, target_os = "wasi"))]
         BackendKind::User { hostfwd, resolver } => {
             Ok(Box::new(user::User::open(hostfwd, *resolver, link)?))
         }
-        #[cfg(not(unix))]
+        #[cfg(not(any(unix, target_os = "wasi")))]
         BackendKind::User { .. } => Err(
             "net user: host sockets for outgoing connections are not available on this \
              platform; use --net port with a host-side network instead"

@@ -5,6 +5,11 @@
 //! to host sockets; UDP is relayed datagram by datagram through host sockets; `hostfwd` rules
 //! carry host TCP (or UDP) ports to the guest.
 //!
+//! In petrel.wasm (WASI p1) the router runs too, but the host gives the module no sockets of
+//! its own: DHCP and the gateway work, while connections and datagrams to the outside are
+//! refused (said once on stderr); petrel-host's host ports carry frames to a native stack
+//! instead.
+//!
 //! Everything is bounded: connections and UDP flows are counted and time out, socket buffers
 //! have fixed sizes, and frames for the guest wait in the link's bounded channel — a guest that
 //! floods is held back by TCP windows and full queues, never by host memory growth.
@@ -104,7 +109,7 @@ struct TcpKey {
 enum HostEnd {
     /// Connecting; the guest's SYN waits until the host side answers.
     Connecting {
-        sock: socket2::Socket,
+        sock: PendingConnect,
         syn: Vec<u8>,
         since: Instant,
     },
@@ -337,7 +342,10 @@ impl User {
                             },
                         );
                     }
-                    Err(_) => self.wire.rx.push_back(f),
+                    Err(e) => {
+                        no_sockets_notice(&e);
+                        self.wire.rx.push_back(f)
+                    }
                 }
             }
             // Segments of connections we do not know: smoltcp resets them.
@@ -358,9 +366,8 @@ impl User {
             let Some(HostEnd::Connecting { sock, since, .. }) = self.tcp.get(&key) else {
                 continue;
             };
-            let failed = matches!(sock.take_error(), Ok(Some(_)) | Err(_))
-                || since.elapsed() > CONNECT_TIMEOUT;
-            let connected = !failed && sock.peer_addr().is_ok();
+            let failed = sock.failed() || since.elapsed() > CONNECT_TIMEOUT;
+            let connected = !failed && sock.connected();
             if !failed && !connected {
                 continue;
             }
@@ -381,7 +388,8 @@ impl User {
                 continue;
             }
             let handle = self.sockets.add(s);
-            self.tcp.insert(key, HostEnd::open(sock.into(), handle));
+            self.tcp
+                .insert(key, HostEnd::open(sock.into_stream(), handle));
             // One new connection per stack poll, so each SYN meets its own listening socket.
             self.wire.rx.push_back(syn);
             self.poll_stack();
@@ -561,8 +569,12 @@ impl User {
                     self.udp.remove(&old);
                 }
             }
-            let Ok(sock) = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)) else {
-                return;
+            let sock = match UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)) {
+                Ok(s) => s,
+                Err(e) => {
+                    no_sockets_notice(&e);
+                    return;
+                }
             };
             if sock.set_nonblocking(true).is_err() || sock.connect(target).is_err() {
                 return;
@@ -753,9 +765,9 @@ impl Backend for User {
         Ok(did)
     }
 
-    #[cfg(unix)]
+    #[cfg(any(unix, target_os = "wasi"))]
     fn wait_fds(&self, fds: &mut Vec<i32>) -> bool {
-        use std::os::unix::io::AsRawFd;
+        use std::os::fd::AsRawFd;
         let mut idle = self.out.is_empty() && self.wire.tx.is_empty() && self.wire.rx.is_empty();
         for end in self.tcp.values() {
             match end {
@@ -775,7 +787,25 @@ impl Backend for User {
     }
 }
 
-fn start_connect(target: SocketAddr) -> io::Result<socket2::Socket> {
+/// A non-blocking connect on its way.
+#[cfg(unix)]
+struct PendingConnect(socket2::Socket);
+
+#[cfg(unix)]
+impl PendingConnect {
+    fn failed(&self) -> bool {
+        matches!(self.0.take_error(), Ok(Some(_)) | Err(_))
+    }
+    fn connected(&self) -> bool {
+        self.0.peer_addr().is_ok()
+    }
+    fn into_stream(self) -> TcpStream {
+        self.0.into()
+    }
+}
+
+#[cfg(unix)]
+fn start_connect(target: SocketAddr) -> io::Result<PendingConnect> {
     let s = socket2::Socket::new(
         socket2::Domain::for_address(target),
         socket2::Type::STREAM,
@@ -783,10 +813,46 @@ fn start_connect(target: SocketAddr) -> io::Result<socket2::Socket> {
     )?;
     s.set_nonblocking(true)?;
     match s.connect(&target.into()) {
-        Ok(()) => Ok(s),
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(s),
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(s),
+        Ok(()) => Ok(PendingConnect(s)),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(PendingConnect(s)),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(PendingConnect(s)),
         Err(e) => Err(e),
+    }
+}
+
+/// WASI p1 has no way to open a socket: no connect is ever pending.
+#[cfg(not(unix))]
+enum PendingConnect {}
+
+#[cfg(not(unix))]
+impl PendingConnect {
+    fn failed(&self) -> bool {
+        match *self {}
+    }
+    fn connected(&self) -> bool {
+        match *self {}
+    }
+    fn into_stream(self) -> TcpStream {
+        match self {}
+    }
+}
+
+#[cfg(not(unix))]
+fn start_connect(_: SocketAddr) -> io::Result<PendingConnect> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+/// Says once why guest traffic to the outside goes nowhere on a host without sockets.
+fn no_sockets_notice(e: &io::Error) {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    if e.kind() == io::ErrorKind::Unsupported {
+        SAID.call_once(|| {
+            eprintln!(
+                "petrel: net user: this host gives the module no sockets, so guest connections \
+                 to the outside are refused (petrel-host --net user gives petrel.wasm the \
+                 host's network)"
+            )
+        });
     }
 }
 
