@@ -150,6 +150,26 @@ const MAX_CMDLINE: usize = 1024;
 
 /// Runs the command line and returns the process exit status.
 pub fn main() -> i32 {
+    wasi_exit_status(run_command_line())
+}
+
+/// WASI hosts refuse exit statuses from 126 up (a trap instead of an exit), which guests do use
+/// (signals, 255): under a host that has not said it takes them, report 125 and say why.
+fn wasi_exit_status(code: i32) -> i32 {
+    if cfg!(target_os = "wasi")
+        && !(0..126).contains(&code)
+        && std::env::var_os(petrel_net::host::abi::FULL_EXIT_ENV).is_none()
+    {
+        eprintln!(
+            "petrel: exit status {code} does not fit WASI's 0..=125; exiting with 125 \
+             (petrel-host passes it through)"
+        );
+        return 125;
+    }
+    code
+}
+
+fn run_command_line() -> i32 {
     #[cfg(target_os = "wasi")]
     crate::wasi_preopens::recover();
     let cli = match Cli::try_parse() {

@@ -60,8 +60,7 @@ pub fn input_fd() -> Option<i32> {
 }
 
 /// Moves console input that is ready to the guest's channel without blocking: at once when
-/// `ready` (a wait saw the descriptor readable), otherwise after a quick check made at most
-/// every few milliseconds. Natively a reader thread does this and the call does nothing.
+/// `ready` (a wait saw the descriptor readable), otherwise at most every few milliseconds. Natively a reader thread does this and the call does nothing.
 pub fn poll_input(ready: bool) {
     #[cfg(target_family = "wasm")]
     pump::poll(ready);
@@ -115,14 +114,14 @@ mod pump {
             let Some(p) = slot.as_mut() else {
                 return;
             };
-            if !ready {
-                if p.last_check.elapsed() < CHECK_EVERY {
-                    return;
-                }
-                p.last_check = Instant::now();
-                if crate::host_wait::wait_readable(&[0], Duration::ZERO).is_empty() {
-                    return;
-                }
+            if !ready && p.last_check.elapsed() < CHECK_EVERY {
+                return;
+            }
+            p.last_check = Instant::now();
+            // Asked on its own even after a wait said so: wasmtime's legacy WASI reports every
+            // descriptor of a wait ready when one is, and a read here must not block.
+            if crate::host_wait::wait_readable(&[0], Duration::ZERO).is_empty() {
+                return;
             }
             if !p.read_once() {
                 *slot = None;

@@ -281,6 +281,7 @@ fn run(o: Options) -> Result<i32, String> {
     for (k, v) in &o.env {
         wasi.env(k, v);
     }
+    wasi.env(abi::FULL_EXIT_ENV, "1");
     if let Some(base) = table_base {
         wasi.env(abi::ENV, format!("{},{},{}", base, base + 1, base + 2));
     }
@@ -300,6 +301,18 @@ fn run(o: Options) -> Result<i32, String> {
     );
     let mut linker: Linker<State> = Linker::new(&engine);
     wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut State| &mut s.wasi)
+        .map_err(|e| format!("wasmtime: {e}"))?;
+    // WASI's proc_exit refuses statuses from 126 up; guests use them (signals, 255), and this
+    // host promises (FULL_EXIT_ENV) to pass every status through.
+    linker.allow_shadowing(true);
+    linker
+        .func_wrap(
+            "wasi_snapshot_preview1",
+            "proc_exit",
+            |_: Caller<'_, State>, status: i32| -> wasmtime::Result<()> {
+                Err(I32Exit(status).into())
+            },
+        )
         .map_err(|e| format!("wasmtime: {e}"))?;
     let instance = linker
         .instantiate(&mut store, &module)

@@ -27,6 +27,9 @@ pub mod abi {
     pub const GONE: i32 = -1;
     /// `info` bit: frames from this port carry checksums the embedder's stack computed.
     pub const INFO_CHECKSUMS_VALID: i32 = 1;
+    /// Set (to 1) by an embedder whose `proc_exit` takes any status: WASI hosts refuse 126 and
+    /// above, so without it petrel.wasm reports such guest statuses as 125.
+    pub const FULL_EXIT_ENV: &str = "PETREL_FULL_EXIT_STATUS";
 }
 
 /// How long an idle machine may sleep before asking the embedder for frames again: no

@@ -77,7 +77,7 @@ impl Listener {
         set_nonblocking(&c)?;
         Ok(c)
     }
-    #[cfg(any(unix, target_os = "wasi"))]
+    #[cfg(unix)]
     fn fd(&self) -> i32 {
         use std::os::fd::AsRawFd;
         match self {
@@ -305,10 +305,18 @@ impl Backend for Port {
     fn wait_fds(&self, fds: &mut Vec<i32>) -> bool {
         match (&self.conn, &self.listener) {
             (Some(c), _) => fds.push(c.fd()),
+            // wasmtime's legacy WASI (the one with pre-opened sockets) fails the whole wait
+            // when a listening socket is among the descriptors: see `max_idle`.
+            #[cfg(not(target_os = "wasi"))]
             (None, Some(l)) => fds.push(l.fd()),
-            (None, None) => {}
+            _ => {}
         }
         self.out_pos == self.out.len() && self.held.is_none()
+    }
+
+    fn max_idle(&self) -> Option<std::time::Duration> {
+        (cfg!(target_os = "wasi") && self.conn.is_none() && self.listener.is_some())
+            .then_some(std::time::Duration::from_millis(10))
     }
 }
 
