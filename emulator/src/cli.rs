@@ -100,7 +100,8 @@ struct BootArgs {
     /// [,resolver=IP]` (userspace NAT as QEMU's -netdev user: DHCP 10.0.2.15, gateway 10.0.2.2
     /// = host loopback, DNS 10.0.2.3), `tap[,ifname=NAME]`, `port,listen=unix:PATH|tcp:HOST:PORT`,
     /// `port,connect=ADDR`, `port,fd=N`, `port,stdio` (frames as 4-byte big-endian length +
-    /// Ethernet frame, as QEMU's -netdev stream and c2w-net), or `none`; `mac=XX:..` sets the
+    /// Ethernet frame, as QEMU's -netdev stream and c2w-net), `host[,id=N]` (petrel.wasm only:
+    /// frames to the embedding host's port N, see petrel-host), or `none`; `mac=XX:..` sets the
     /// address. May be given several times.
     #[arg(long, value_name = "SPEC")]
     net: Vec<String>,
