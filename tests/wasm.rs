@@ -81,6 +81,18 @@ fn run(mut c: Command) -> Output {
         .unwrap()
 }
 
+/// Runs a command that must succeed; its standard output.
+fn run_ok(c: Command) -> String {
+    let o = run(c);
+    let out = text(&o);
+    assert!(
+        o.status.success(),
+        "stdout:\n{out}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
 fn text(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).replace('\r', "")
 }
@@ -142,13 +154,7 @@ fn guest_in_wasm_fetches_a_page_through_the_hosts_user_stack() {
     let mut c = Command::new(host());
     c.arg("--wasm").arg(wasm()).args(["--net", "user", "--"]);
     c.args(boot_args(&script)).args(["--net", "host"]);
-    let o = run(c);
-    let out = text(&o);
-    assert!(
-        o.status.success(),
-        "stdout:\n{out}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let out = run_ok(c);
     assert!(out.contains("lease=10.0.2.15"), "{out}");
     assert!(out.contains(&want), "want {want} in:\n{out}");
 }
@@ -174,13 +180,7 @@ fn ninep_share_and_network_together_in_wasm() {
         .args(["--net", "user", "--"]);
     c.args(boot_args(&script))
         .args(["--share", "/share", "--net", "host"]);
-    let o = run(c);
-    let out = text(&o);
-    assert!(
-        o.status.success(),
-        "stdout:\n{out}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let out = run_ok(c);
     assert!(out.contains("written by the host"), "{out}");
     assert_eq!(md5_hex(&std::fs::read(dir.join("page.bin")).unwrap()), want);
     assert_eq!(
@@ -190,12 +190,14 @@ fn ninep_share_and_network_together_in_wasm() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Under the plain CLI the `user` router runs inside the module (DHCP, the gateway answering
-/// ping) next to a 9p share.
+/// Under the plain CLI, from a pre-opened directory: a 9p share, a virtio-blk disk image read
+/// and written by the guest, and the `user` router running inside the module (DHCP, ping).
 #[test]
-fn wasmtime_cli_boots_the_guest_with_a_share_and_the_user_router() {
+fn wasmtime_cli_boots_the_guest_with_a_share_a_disk_and_the_user_router() {
     let dir = temp_dir("cli-share");
     std::fs::write(dir.join("note.txt"), "via wasmtime\n").unwrap();
+    let disk = pseudo_random(1 << 20);
+    std::fs::write(dir.join("disk.img"), &disk).unwrap();
     let mut c = Command::new(wasmtime());
     c.arg("run")
         .arg("--dir")
@@ -203,23 +205,23 @@ fn wasmtime_cli_boots_the_guest_with_a_share_and_the_user_router() {
         .arg(wasm());
     c.args(boot_args(&format!(
         "mkdir -p /mnt && mount -t 9p -o trans=virtio,version=9p2000.L share0 /mnt && \
-         cat /mnt/note.txt && echo back > /mnt/back.txt && sync && {DHCP} && ping -c 1 10.0.2.2"
+         cat /mnt/note.txt && echo back > /mnt/back.txt && sync && \
+         md5sum /dev/vda && echo -n disk-written | dd of=/dev/vda bs=512 seek=7 conv=notrunc,fsync && \
+         {DHCP} && ping -c 1 10.0.2.2"
     )))
-    .args(["--share", "/share", "--net", "user"]);
-    let o = run(c);
-    let out = text(&o);
-    assert!(
-        o.status.success(),
-        "stdout:\n{out}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    .args(["--share", "/share", "--drive", "/share/disk.img", "--net", "user"]);
+    let out = run_ok(c);
     assert!(out.contains("via wasmtime"), "{out}");
+    assert!(out.contains(&md5_hex(&disk)), "{out}");
     assert!(out.contains("lease=10.0.2.15"), "{out}");
     assert!(out.contains("1 packets received"), "{out}");
     assert_eq!(
         std::fs::read_to_string(dir.join("back.txt")).unwrap(),
         "back\n"
     );
+    let after = std::fs::read(dir.join("disk.img")).unwrap();
+    assert_eq!(&after[7 * 512..7 * 512 + 12], b"disk-written");
+    assert_eq!(after[..7 * 512], disk[..7 * 512]);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
