@@ -27,12 +27,7 @@ pub fn stdin_channel(escapes: bool, exit: Arc<AtomicBool>) -> Receiver<u8> {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     out.clear();
-                    let quit = if escapes {
-                        filter.feed(&buf[..n], &mut out)
-                    } else {
-                        out.extend_from_slice(&buf[..n]);
-                        false
-                    };
+                    let quit = filter_keys(escapes, &mut filter, &buf[..n], &mut out);
                     for &b in &out {
                         if tx.send(b).is_err() {
                             return;
@@ -51,6 +46,22 @@ pub fn stdin_channel(escapes: bool, exit: Arc<AtomicBool>) -> Receiver<u8> {
     rx
 }
 
+/// Appends what the guest gets of `input` to `out`, Ctrl-A sequences handled when `escapes`;
+/// true when they asked to quit.
+fn filter_keys(
+    escapes: bool,
+    filter: &mut crate::terminal::EscapeFilter,
+    input: &[u8],
+    out: &mut Vec<u8>,
+) -> bool {
+    if escapes {
+        filter.feed(input, out)
+    } else {
+        out.extend_from_slice(input);
+        false
+    }
+}
+
 /// The descriptor an idle machine should wait on for console input, if the event loop reads it.
 pub fn input_fd() -> Option<i32> {
     #[cfg(target_family = "wasm")]
@@ -60,7 +71,8 @@ pub fn input_fd() -> Option<i32> {
 }
 
 /// Moves console input that is ready to the guest's channel without blocking: at once when
-/// `ready` (a wait saw the descriptor readable), otherwise at most every few milliseconds. Natively a reader thread does this and the call does nothing.
+/// `ready` (a wait saw the descriptor readable), otherwise at most every few milliseconds.
+/// Natively a reader thread does this and the call does nothing.
 pub fn poll_input(ready: bool) {
     #[cfg(target_family = "wasm")]
     pump::poll(ready);
@@ -149,12 +161,7 @@ mod pump {
                 Ok(n) => n,
             };
             let mut out = Vec::with_capacity(n);
-            let quit = if self.escapes {
-                self.filter.feed(&buf[..n], &mut out)
-            } else {
-                out.extend_from_slice(&buf[..n]);
-                false
-            };
+            let quit = super::filter_keys(self.escapes, &mut self.filter, &buf[..n], &mut out);
             for b in out {
                 if self.tx.try_send(b).is_err() {
                     return false;

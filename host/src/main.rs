@@ -113,21 +113,21 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Options>, S
 }
 
 /// One host port: the native backend and the device-side ends of its link.
-struct HostPort {
+struct NativePort {
     end: DeviceEnd,
     backend: Option<Box<dyn Backend>>,
     checksums_valid: bool,
-    what: String,
+    id: usize,
 }
 
-impl HostPort {
+impl NativePort {
     /// Lets the backend move frames; false once it has stopped for good.
     fn pump(&mut self) -> bool {
         let Some(b) = self.backend.as_mut() else {
             return false;
         };
         if let Err(e) = b.poll() {
-            eprintln!("petrel-host: net {}: {e}", self.what);
+            eprintln!("petrel-host: host port {}: {e}", self.id);
             self.backend = None;
             return false;
         }
@@ -137,10 +137,10 @@ impl HostPort {
 
 struct State {
     wasi: WasiP1Ctx,
-    ports: Vec<HostPort>,
+    ports: Vec<NativePort>,
 }
 
-fn port_of(state: &mut State, port: u32) -> Option<&mut HostPort> {
+fn port_of(state: &mut State, port: u32) -> Option<&mut NativePort> {
     state.ports.get_mut(port as usize)
 }
 
@@ -261,15 +261,14 @@ fn run(o: Options) -> Result<i32, String> {
     }
 
     let mut ports = Vec::new();
-    for spec in &o.nets {
-        let what = describe(&spec.kind);
+    for (id, spec) in o.nets.iter().enumerate() {
         let (end, link) = petrel_net::link();
         let backend = petrel_net::open(&spec.kind, link).map_err(|e| format!("--net: {e}"))?;
-        ports.push(HostPort {
+        ports.push(NativePort {
             end,
             checksums_valid: backend.checksums_valid(),
             backend: Some(backend),
-            what,
+            id,
         });
     }
 
@@ -351,16 +350,6 @@ fn run(o: Options) -> Result<i32, String> {
             Some(exit) => Ok(exit.0),
             None => Err(format!("petrel.wasm stopped: {e}")),
         },
-    }
-}
-
-fn describe(kind: &BackendKind) -> String {
-    match kind {
-        BackendKind::User { .. } => "user".into(),
-        BackendKind::Tap { ifname } => format!("tap{}", ifname.as_deref().unwrap_or("")),
-        BackendKind::Port(m) => format!("port {m:?}"),
-        BackendKind::Host { id } => format!("host {id}"),
-        BackendKind::None => "none".into(),
     }
 }
 

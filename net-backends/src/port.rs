@@ -81,7 +81,6 @@ impl Listener {
     fn fd(&self) -> i32 {
         use std::os::fd::AsRawFd;
         match self {
-            #[cfg(unix)]
             Listener::Unix(l) => l.as_raw_fd(),
             Listener::Tcp(l) => l.as_raw_fd(),
         }
