@@ -125,8 +125,9 @@ impl Store {
         f.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
         let mut members = HashMap::new();
         let mut archive = tar::Archive::new(f);
+        // Seeking past member data: an image archive may be gigabytes.
         let entries = archive
-            .entries()
+            .entries_with_seek()
             .map_err(|e| format!("{}: not a tar archive: {e}", image.display()))?;
         for entry in entries {
             let entry = entry.map_err(|e| format!("{}: bad tar archive: {e}", image.display()))?;
@@ -284,9 +285,7 @@ fn diff_ids(config: &Value) -> Vec<Option<String>> {
         .unwrap_or_default()
 }
 
-/// Opens IMAGE (directory or tar) and resolves it for `platform`. `forced` says the platform
-/// came from the user: an image whose only manifest is for another platform is then refused
-/// outright rather than explained.
+/// Opens IMAGE (directory or tar) and resolves it for `platform`.
 pub fn open(path: &Path, platform: &Platform) -> Result<Image, String> {
     let store = Store::open(path)?;
     if store.has("index.json") {

@@ -29,6 +29,13 @@ enum Command {
     /// quits). With `--bios none --kernel PROG.elf`, a bare-metal ELF in M-mode (a0 = hart id,
     /// a1 = device tree). petrel exits with the guest's exit status.
     Boot(BootArgs),
+    /// Convert a container image (OCI layout directory, OCI archive, docker save tar) into a
+    /// bundle: the root filesystem as a squashfs image, the image config, and the guest's boot
+    /// files.
+    Convert(crate::container::ConvertArgs),
+    /// Run a container image or bundle, as `docker run` would: the image is converted on first
+    /// use and cached by its digest; petrel exits with the process's exit status.
+    Run(crate::container::RunArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -138,7 +145,7 @@ fn parse_drive(spec: &str) -> Result<VirtioSpec, String> {
 
 /// The bundled riscv64 guest (guest-images/riscv64): OpenSBI, a Linux 6.1 Image (gzip) and a
 /// busybox initramfs, compiled into the binary so `petrel boot` works from anywhere.
-mod bundled {
+pub(crate) mod bundled {
     pub static FIRMWARE: &[u8] = include_bytes!("../../guest-images/riscv64/fw_dynamic.bin");
     pub static KERNEL_GZ: &[u8] = include_bytes!("../../guest-images/riscv64/Image.gz");
     pub static INITRD: &[u8] = include_bytes!("../../guest-images/riscv64/initramfs.cpio.gz");
@@ -207,6 +214,22 @@ fn run_command_line() -> i32 {
                 1
             }
         },
+        Command::Convert(args) => match crate::container::convert(args) {
+            Ok(code) => code,
+            Err(msg) => {
+                eprintln!("petrel: {msg}");
+                1
+            }
+        },
+        // docker's convention: 125 when the runtime fails, so that it differs from the
+        // statuses the container's process gives.
+        Command::Run(args) => match crate::container::run(args) {
+            Ok(code) => code,
+            Err(msg) => {
+                eprintln!("petrel: {msg}");
+                crate::container::EXIT_RUNTIME
+            }
+        },
     }
 }
 
@@ -215,7 +238,7 @@ fn read_file(path: &Path) -> Result<Vec<u8>, String> {
 }
 
 /// Undoes gzip compression when the file is gzip-compressed (kernels are often shipped so).
-fn maybe_gunzip(data: Vec<u8>, what: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn maybe_gunzip(data: Vec<u8>, what: &str) -> Result<Vec<u8>, String> {
     if !data.starts_with(&[0x1f, 0x8b]) {
         return Ok(data);
     }

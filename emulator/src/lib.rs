@@ -5,6 +5,7 @@ pub mod board;
 pub mod bus;
 pub mod cli;
 pub mod console;
+pub mod container;
 pub mod elf;
 pub mod host_wait;
 pub mod riscv;

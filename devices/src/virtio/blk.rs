@@ -32,8 +32,27 @@ const BLOCK: u64 = 4096;
 const MAX_TRANSFER: u64 = 16 << 20;
 const SEG_MAX: u32 = 128;
 
+/// A disk's contents: an image file, or bytes held in memory (read-only disks made on the fly,
+/// such as a container's root filesystem when there is nowhere to cache it).
+enum Backing {
+    File(File),
+    Memory(std::io::Cursor<Vec<u8>>),
+}
+
+impl Backing {
+    fn io(&mut self) -> &mut dyn ReadWriteSeek {
+        match self {
+            Backing::File(f) => f,
+            Backing::Memory(m) => m,
+        }
+    }
+}
+
+trait ReadWriteSeek: Read + Write + Seek {}
+impl<T: Read + Write + Seek> ReadWriteSeek for T {}
+
 pub struct Blk {
-    file: File,
+    file: Backing,
     size: u64,
     read_only: bool,
     /// Copy-on-write: 4 KiB blocks written by the guest, by block number.
@@ -69,12 +88,28 @@ impl Blk {
             *d = s;
         }
         Ok(Blk {
-            file,
+            file: Backing::File(file),
             size,
             read_only,
             overlay: snapshot.then(HashMap::new),
             id,
         })
+    }
+
+    /// A read-only disk whose contents are `data` (padded to whole sectors).
+    pub fn from_bytes(name: &str, mut data: Vec<u8>) -> Blk {
+        data.resize(data.len().next_multiple_of(SECTOR as usize), 0);
+        let mut id = [0u8; 20];
+        for (d, s) in id.iter_mut().zip(name.bytes()) {
+            *d = s;
+        }
+        Blk {
+            size: data.len() as u64,
+            file: Backing::Memory(std::io::Cursor::new(data)),
+            read_only: true,
+            overlay: None,
+            id,
+        }
     }
 
     pub fn size(&self) -> u64 {
@@ -90,8 +125,8 @@ impl Blk {
             match self.overlay.as_ref().and_then(|o| o.get(&block)) {
                 Some(b) => out[done..done + n].copy_from_slice(&b[in_block..in_block + n]),
                 None => {
-                    self.file.seek(SeekFrom::Start(pos))?;
-                    self.file.read_exact(&mut out[done..done + n])?;
+                    self.file.io().seek(SeekFrom::Start(pos))?;
+                    self.file.io().read_exact(&mut out[done..done + n])?;
                 }
             }
             done += n;
@@ -102,8 +137,8 @@ impl Blk {
 
     fn write_at(&mut self, mut pos: u64, data: &[u8]) -> std::io::Result<()> {
         if self.overlay.is_none() {
-            self.file.seek(SeekFrom::Start(pos))?;
-            return self.file.write_all(data);
+            self.file.io().seek(SeekFrom::Start(pos))?;
+            return self.file.io().write_all(data);
         }
         let mut done = 0;
         while done < data.len() {
@@ -120,8 +155,8 @@ impl Blk {
                 let mut b = Box::new([0u8; BLOCK as usize]);
                 let start = block * BLOCK;
                 let len = (self.size - start).min(BLOCK) as usize;
-                self.file.seek(SeekFrom::Start(start))?;
-                self.file.read_exact(&mut b[..len])?;
+                self.file.io().seek(SeekFrom::Start(start))?;
+                self.file.io().read_exact(&mut b[..len])?;
                 self.overlay
                     .get_or_insert_with(HashMap::new)
                     .insert(block, b);
@@ -176,7 +211,11 @@ impl Blk {
                 if self.overlay.is_some() || self.read_only {
                     return (S_OK, Vec::new());
                 }
-                match self.file.sync_data() {
+                let synced = match &self.file {
+                    Backing::File(f) => f.sync_data(),
+                    Backing::Memory(_) => Ok(()),
+                };
+                match synced {
                     Ok(()) => (S_OK, Vec::new()),
                     Err(_) => (S_IOERR, Vec::new()),
                 }

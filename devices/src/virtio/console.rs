@@ -4,7 +4,9 @@
 //! PORT_OPEN. The port is announced as a console port (an hvc tty in the guest). Bytes the guest
 //! writes go out on a channel; bytes for the guest come in on another and wait, bounded, until
 //! the port is open and the driver offers receive buffers — nothing is dropped. A driver that
-//! does not accept MULTIPORT gets the plain single-port device.
+//! does not accept MULTIPORT gets the plain single-port device. A *named* port is announced as a
+//! generic port instead (no tty: /dev/vportNpM in Linux, its name in
+//! /sys/class/virtio-ports/*/name), a binary-clean channel for agents such as `petrel run`'s.
 
 use super::*;
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
@@ -23,6 +25,7 @@ const DEVICE_ADD: u16 = 1;
 const PORT_READY: u16 = 3;
 const CONSOLE_PORT: u16 = 4;
 const PORT_OPEN: u16 = 6;
+const PORT_NAME: u16 = 7;
 
 pub struct Console {
     out: Sender<Vec<u8>>,
@@ -31,8 +34,19 @@ pub struct Console {
     multiport: bool,
     /// The guest opened the port (always so without MULTIPORT: there is no way to know).
     guest_open: bool,
-    /// Control messages for the driver: (port id, event, value).
-    control_out: VecDeque<(u32, u16, u16)>,
+    /// Control messages for the driver, encoded.
+    control_out: VecDeque<Vec<u8>>,
+    /// A generic port's name; None for the console port.
+    name: Option<String>,
+}
+
+fn control_msg(id: u32, event: u16, value: u16, extra: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(8 + extra.len());
+    m.extend_from_slice(&id.to_le_bytes());
+    m.extend_from_slice(&event.to_le_bytes());
+    m.extend_from_slice(&value.to_le_bytes());
+    m.extend_from_slice(extra);
+    m
 }
 
 impl Console {
@@ -44,6 +58,15 @@ impl Console {
             multiport: false,
             guest_open: false,
             control_out: VecDeque::new(),
+            name: None,
+        }
+    }
+
+    /// A generic port called `name` (needs a MULTIPORT driver to be seen by that name).
+    pub fn named(out: Sender<Vec<u8>>, input: Receiver<u8>, name: &str) -> Self {
+        Console {
+            name: Some(name.to_string()),
+            ..Console::new(out, input)
         }
     }
 
@@ -72,26 +95,34 @@ impl Console {
         })?;
         for (id, event, value) in msgs {
             match (event, id) {
-                (DEVICE_READY, _) if value == 1 => self.control_out.push_back((0, DEVICE_ADD, 1)),
+                (DEVICE_READY, _) if value == 1 => {
+                    self.control_out
+                        .push_back(control_msg(0, DEVICE_ADD, 1, &[]))
+                }
                 (PORT_READY, 0) if value == 1 => {
-                    self.control_out.push_back((0, CONSOLE_PORT, 1));
+                    match &self.name {
+                        None => self
+                            .control_out
+                            .push_back(control_msg(0, CONSOLE_PORT, 1, &[])),
+                        Some(n) => {
+                            let m = control_msg(0, PORT_NAME, 1, n.as_bytes());
+                            self.control_out.push_back(m);
+                        }
+                    }
                     // The host end is always connected.
-                    self.control_out.push_back((0, PORT_OPEN, 1));
+                    self.control_out
+                        .push_back(control_msg(0, PORT_OPEN, 1, &[]));
                 }
                 (PORT_OPEN, 0) => self.guest_open = value == 1,
                 // Failed readiness, resizes, names: nothing for the device to do.
                 _ => {}
             }
         }
-        while let Some(&(id, event, value)) = self.control_out.front() {
+        while let Some(m) = self.control_out.front() {
             let Some(chain) = queues[CTRL_RX].pop(ram)? else {
                 break;
             };
-            let mut m = [0u8; 8];
-            m[..4].copy_from_slice(&id.to_le_bytes());
-            m[4..6].copy_from_slice(&event.to_le_bytes());
-            m[6..].copy_from_slice(&value.to_le_bytes());
-            let n = chain.write_all(ram, &m)?;
+            let n = chain.write_all(ram, m)?;
             queues[CTRL_RX].push_used(ram, chain.head, n as u32)?;
             self.control_out.pop_front();
             used = true;

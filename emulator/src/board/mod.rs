@@ -32,3 +32,16 @@ pub enum RunEnd {
     /// The user asked to quit from the console.
     UserExit,
 }
+
+/// Something the run loop polls between slices, beside the devices: an agent speaking to the
+/// guest over a channel (`petrel run`). Returning an end stops the run.
+pub trait Companion {
+    fn poll(&mut self) -> Option<RunEnd>;
+}
+
+/// No companion.
+impl Companion for () {
+    fn poll(&mut self) -> Option<RunEnd> {
+        None
+    }
+}

@@ -4,7 +4,7 @@
 //! actual configuration. It boots either a bare-metal ELF in M-mode, or firmware (OpenSBI's
 //! fw_dynamic or fw_jump) with a kernel, initrd and command line the way QEMU does.
 
-use super::{Limits, RunEnd, TimeMode};
+use super::{Companion, Limits, RunEnd, TimeMode};
 use crate::bus::{Bus, Htif, MachineEvent, Ram};
 use crate::elf::{Elf, EM_RISCV};
 use crate::riscv::csr::{MIP_MEIP, MIP_MSIP, MIP_MTIP, MIP_SEIP};
@@ -53,7 +53,7 @@ pub const VIRTIO_STRIDE: u64 = 0x1000;
 pub const VIRTIO_SLOTS: usize = 8;
 
 /// A virtio device to put in the next free slot.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum VirtioSpec {
     /// A raw disk image; `snapshot` keeps writes in memory and leaves the file untouched.
     Block {
@@ -76,6 +76,18 @@ pub enum VirtioSpec {
     },
     /// A virtio-net device on a backend.
     Net(petrel_net::NetSpec),
+    /// A named generic virtio-console port whose bytes travel on channels (an agent's link,
+    /// such as `petrel run`'s).
+    Port {
+        name: String,
+        to_guest: Receiver<u8>,
+        from_guest: Sender<Vec<u8>>,
+    },
+    /// A read-only virtio-blk disk held in memory.
+    MemoryDisk {
+        name: String,
+        data: std::sync::Arc<Vec<u8>>,
+    },
 }
 
 /// The host end of a virtio-console port.
@@ -200,6 +212,18 @@ impl RiscvVirt {
                     snapshot,
                 } => Box::new(virtio::blk::Blk::open(path, *read_only, *snapshot)?),
                 VirtioSpec::Rng => Box::new(virtio::rng::Rng),
+                VirtioSpec::Port {
+                    name,
+                    to_guest,
+                    from_guest,
+                } => Box::new(virtio::console::Console::named(
+                    from_guest.clone(),
+                    to_guest.clone(),
+                    name,
+                )),
+                VirtioSpec::MemoryDisk { name, data } => {
+                    Box::new(virtio::blk::Blk::from_bytes(name, data.to_vec()))
+                }
                 VirtioSpec::Net(spec) => {
                     let (dev, link) = petrel_net::link();
                     let backend = petrel_net::open(&spec.kind, link)?;
@@ -496,10 +520,24 @@ impl RiscvVirt {
 
     /// Runs until the guest powers off or resets, or a limit is reached.
     pub fn run(&mut self, limits: &Limits, out: &mut dyn Write) -> RunEnd {
+        self.run_with(limits, out, &mut ())
+    }
+
+    /// `run`, with a companion polled between slices that may end the run.
+    pub fn run_with(
+        &mut self,
+        limits: &Limits,
+        out: &mut dyn Write,
+        companion: &mut dyn Companion,
+    ) -> RunEnd {
         let start = Instant::now();
         let mut slices = 0u64;
         loop {
             crate::console::poll_input(false);
+            if let Some(end) = companion.poll() {
+                self.drain_console(out);
+                return end;
+            }
             self.uart.borrow_mut().poll();
             self.process_devices();
             self.sync_interrupts();
