@@ -11,7 +11,7 @@ use petrel_containers::bundle::{self, BundleInfo, StderrProgress};
 use petrel_containers::image::Platform;
 use petrel_containers::run::{self, Decoder, GuestMsg, NetConfig, Overrides, Volume};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
