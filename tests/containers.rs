@@ -54,7 +54,7 @@ fn layered_image_with(config: serde_json::Value, middle: Compression) -> Image {
                 Entry::Whiteout("data/gone"),
                 Entry::Opaque("opq"),
                 file("opq/new", b"new\n", 0o600),
-                file("data/orig", b"linked\n", 0o640),
+                file("data/orig", b"linked\n", 0o644),
                 Entry::Hardlink("data/hard", "data/orig"),
                 Entry::Symlink("data/soft", "/data/keep"),
                 Entry::Char("data/null", 1, 3),
@@ -366,4 +366,294 @@ fn images_from_skopeo_and_umoci() {
     assert!(r.status.success(), "{}", text(&r.stderr));
     assert_eq!(cat(&out, "hello.txt"), "from umoci\n");
     assert!(line_for(&listing(&out), "/bin/sh").is_some());
+}
+
+// ---- petrel run -------------------------------------------------------------------------
+
+/// The image the run tests share: the layered tree, a user, a workdir and an env.
+fn app_image(dir: &Path) -> PathBuf {
+    let img = dir.join("app");
+    layered_image(json!({
+        "Cmd": ["/bin/sh", "-c", "echo cmd-default"],
+        "Env": ["FOO=bar", "PATH=/bin"],
+        "WorkingDir": "/data",
+        "User": "app",
+        "ExposedPorts": {"8080/tcp": {}},
+    }))
+    .write_oci_dir(&img, true);
+    img
+}
+
+fn run_in(cache: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut c = petrel();
+    c.arg("run").arg("--cache-dir").arg(cache).args(args);
+    c.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    if let Some(data) = stdin {
+        let mut w = child.stdin.take().unwrap();
+        let data = data.to_vec();
+        std::thread::spawn(move || {
+            let _ = w.write_all(&data);
+        });
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn stdout_of(o: &Output) -> String {
+    text(&o.stdout)
+}
+
+#[test]
+fn run_follows_docker_semantics() {
+    let dir = tmp("run");
+    let img = app_image(&dir);
+    let i = img.to_str().unwrap();
+    let cache = dir.join("cache");
+
+    // The image's Cmd, as its user, in its workdir: the first run converts, later ones reuse.
+    let o = run_in(&cache, &[i], None);
+    assert_eq!(
+        (o.status.code(), stdout_of(&o).as_str()),
+        (Some(0), "cmd-default\n"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(text(&o.stderr).contains("converting"));
+
+    let script = "echo $FOO $X; pwd; id -u; id -g; id -G; echo $HOME; cat /data/keep /data/hard; \
+                  ls /opq; test -e /data/gone || echo gone; readlink /data/soft; \
+                  stat -c '%u %g %a' /data/owned; hostname; echo err >&2";
+    let o = run_in(&cache, &["-e", "X=1", i, "sh", "-c", script], None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(
+        !text(&o.stderr).contains("converting"),
+        "cached: {}",
+        text(&o.stderr)
+    );
+    assert_eq!(
+        stdout_of(&o),
+        "bar 1\n/data\n1000\n1000\n1000 50\n/home/app\nkept and changed\nlinked\nnew\ngone\n\
+         /data/keep\n1000 50 4750\npetrel\n"
+    );
+    assert!(
+        text(&o.stderr).ends_with("err\n"),
+        "stderr apart: {}",
+        text(&o.stderr)
+    );
+
+    // -w, -u, --entrypoint, writes to the read-only image land in the overlay.
+    let o = run_in(
+        &cache,
+        &[
+            "-w",
+            "/tmp/new",
+            "-u",
+            "0:0",
+            i,
+            "sh",
+            "-c",
+            "pwd; id -u; echo w > /data/keep; cat /data/keep",
+        ],
+        None,
+    );
+    assert_eq!(stdout_of(&o), "/tmp/new\n0\nw\n", "{}", text(&o.stderr));
+    let o = run_in(&cache, &["--entrypoint", "/bin/echo", i, "a", "-b"], None);
+    assert_eq!(stdout_of(&o), "a -b\n", "{}", text(&o.stderr));
+
+    // Exit statuses: the process's code, 128 + signal, 127 for a missing program.
+    for (cmd, code) in [
+        ("exit 0", 0),
+        ("exit 1", 1),
+        ("exit 42", 42),
+        ("kill -9 $$", 137),
+    ] {
+        let o = run_in(&cache, &[i, "sh", "-c", cmd], None);
+        assert_eq!(o.status.code(), Some(code), "{cmd}: {}", text(&o.stderr));
+    }
+    let o = run_in(&cache, &[i, "no-such-program"], None);
+    assert_eq!(o.status.code(), Some(127), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("no-such-program"));
+
+    // Bad flags are runtime errors (125), before any conversion or boot.
+    let o = run_in(&cache, &["-w", "relative", i], None);
+    assert_eq!(o.status.code(), Some(125));
+    assert_eq!(text(&o.stderr).lines().count(), 1, "{}", text(&o.stderr));
+}
+
+#[test]
+fn run_passes_stdin_large_environments_and_a_tty() {
+    let dir = tmp("stdin");
+    let img = app_image(&dir);
+    let i = img.to_str().unwrap();
+    let cache = dir.join("cache");
+    let data = pseudo_random(300 << 10);
+    let o = run_in(&cache, &[i, "md5sum"], Some(&data));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(stdout_of(&o), format!("{}  -\n", md5_hex(&data)));
+
+    // container2wasm's 1 KiB limit broke on large environments: 300 KiB must pass (in
+    // variables under Linux's 128 KiB limit for one string).
+    let big = "x".repeat(100 << 10);
+    let mut args: Vec<String> = Vec::new();
+    for n in 0..3 {
+        args.extend(["-e".into(), format!("BIG{n}={big}")]);
+    }
+    args.extend([
+        i.into(),
+        "sh".into(),
+        "-c".into(),
+        "echo ${#BIG0} ${#BIG1} ${#BIG2}".into(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = run_in(&cache, &args, None);
+    let n = big.len();
+    assert_eq!(
+        stdout_of(&o),
+        format!("{n} {n} {n}\n"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    let o = run_in(&cache, &["-t", i, "tty"], None);
+    assert_eq!(
+        stdout_of(&o).trim_end(),
+        "/dev/pts/0",
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn run_volumes_are_shared_with_the_host() {
+    let dir = tmp("vol");
+    let img = app_image(&dir);
+    let cache = dir.join("cache");
+    let (rw, ro) = (dir.join("rw"), dir.join("ro"));
+    std::fs::create_dir_all(&ro).unwrap();
+    std::fs::write(ro.join("in"), "from the host\n").unwrap();
+    let o = run_in(
+        &cache,
+        &[
+            "-u",
+            "0",
+            "-v",
+            &format!("{}:/out", rw.display()),
+            "-v",
+            &format!("{}:/in:ro", ro.display()),
+            img.to_str().unwrap(),
+            "sh",
+            "-c",
+            "cat /in/in; echo written > /out/file; echo x > /in/nope || echo refused",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(stdout_of(&o), "from the host\nrefused\n");
+    assert_eq!(
+        std::fs::read_to_string(rw.join("file")).unwrap(),
+        "written\n"
+    );
+    assert!(!ro.join("nope").exists());
+}
+
+#[test]
+fn run_networking_out_and_published_ports_in() {
+    let dir = tmp("net");
+    let img = app_image(&dir);
+    let i = img.to_str().unwrap();
+    let cache = dir.join("cache");
+    let body = pseudo_random(200 << 10);
+    let port = http_server(body.clone());
+    let url = format!("http://10.0.2.2:{port}/");
+    let o = run_in(
+        &cache,
+        &[i, "sh", "-c", &format!("wget -q -O - {url} | md5sum")],
+        None,
+    );
+    assert_eq!(
+        stdout_of(&o),
+        format!("{}  -\n", md5_hex(&body)),
+        "{}",
+        text(&o.stderr)
+    );
+
+    // -p: a server in the container, reached from the host.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host_port = free.local_addr().unwrap().port();
+    drop(free);
+    let mut child = petrel()
+        .arg("run")
+        .arg("--cache-dir")
+        .arg(&cache)
+        .args(["-p", &format!("127.0.0.1:{host_port}:8080"), i])
+        .args([
+            "sh",
+            "-c",
+            "mkdir -p /tmp/www && echo served-from-container > /tmp/www/index.html \
+               && httpd -f -p 8080 -h /tmp/www",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut got = String::new();
+    while Instant::now() < deadline {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", host_port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+            let mut r = String::new();
+            let _ = s.read_to_string(&mut r);
+            if r.contains("served-from-container") {
+                got = r;
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(got.contains("200 OK"), "no answer through -p: {got}");
+}
+
+#[test]
+fn run_forwards_sigint_and_docker_save_images_run() {
+    let dir = tmp("sig");
+    let save = dir.join("save.tar");
+    layered_image(json!({"Cmd": ["/bin/sh"]})).write_docker_save(&save);
+    let mut child = petrel()
+        .arg("run")
+        .arg("--cache-dir")
+        .arg(dir.join("cache"))
+        .arg(&save)
+        .args([
+            "sh",
+            "-c",
+            "trap 'echo got-int; exit 5' INT; echo ready; while :; do sleep 1; done",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut b = [0u8; 64];
+    while !text(&seen).contains("ready") {
+        let n = out.read(&mut b).unwrap();
+        assert!(n > 0, "petrel ended before the container was ready");
+        seen.extend_from_slice(&b[..n]);
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    out.read_to_end(&mut seen).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(text(&seen), "ready\ngot-int\n");
+    assert_eq!(status.code(), Some(5));
 }

@@ -361,3 +361,79 @@ fn host_refuses_bad_input_with_one_line() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("no host port 4"), "{err}");
 }
+
+/// A small container image: busybox, a user, and a Cmd.
+fn container_image() -> common::oci::Image {
+    common::oci::Image::new(serde_json::json!({
+        "Cmd": ["/bin/sh", "-c", "echo default"],
+        "Env": ["FROM_IMAGE=yes"],
+    }))
+    .layer(&common::oci::base_layer(), common::oci::Compression::Gzip)
+}
+
+#[test]
+fn wasmtime_cli_runs_a_container_with_stdin_and_a_volume() {
+    let dir = temp_dir("ctr-cli");
+    container_image().write_oci_dir(&dir.join("img"), true);
+    std::fs::create_dir_all(dir.join("vol")).unwrap();
+    let mut c = Command::new(wasmtime());
+    c.arg("run")
+        .arg("--dir")
+        .arg(format!("{}::/img", dir.join("img").display()))
+        .arg("--dir")
+        .arg(format!("{}::/vol", dir.join("vol").display()))
+        .arg(wasm())
+        .args(["run", "-v", "/vol:/out", "-e", "X=1", "/img"])
+        .args(["sh", "-c", "cat > /out/stdin; echo $FROM_IMAGE $X; exit 7"]);
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let data = pseudo_random(100 << 10);
+    child.stdin.take().unwrap().write_all(&data).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(text(&o), "yes 1\n");
+    assert_eq!(std::fs::read(dir.join("vol/stdin")).unwrap(), data);
+}
+
+#[test]
+fn host_runs_a_docker_save_image_with_a_cache_and_the_network() {
+    let dir = temp_dir("ctr-host");
+    container_image().write_docker_save(&dir.join("save.tar"));
+    std::fs::create_dir_all(dir.join("cache")).unwrap();
+    let page = pseudo_random(200 << 10);
+    let want = md5_hex(&page);
+    let port = http_server(page);
+    let run_host = |script: &str| {
+        let mut c = Command::new(host());
+        c.arg("--wasm").arg(wasm()).args(["--net", "user"]);
+        c.arg("--dir").arg(format!("{}::/d", dir.display()));
+        c.args([
+            "--",
+            "run",
+            "--net",
+            "host",
+            "--cache-dir",
+            "/d/cache",
+            "/d/save.tar",
+        ]);
+        c.args(["sh", "-c", script]);
+        run(c)
+    };
+    let o = run_host(&format!(
+        "wget -q -O - http://10.0.2.2:{port}/ | md5sum; exit 200"
+    ));
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(200), "{err}");
+    assert_eq!(text(&o), format!("{want}  -\n"), "{err}");
+    assert!(err.contains("converting"), "{err}");
+    let o = run_host("echo again");
+    assert_eq!(text(&o), "again\n");
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("converting"));
+}
