@@ -474,7 +474,6 @@ pub fn apply_layers(
         // Read what the tar reader left (end-of-archive padding) so the digest covers the blob.
         let drained = io::copy(&mut blob, &mut io::sink());
         let (digest, count) = (blob.digest(), blob.count);
-        drop(blob);
         if count < len {
             return Err(format!(
                 "{what}: truncated: {count} of {len} bytes could be read"

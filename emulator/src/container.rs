@@ -271,15 +271,10 @@ impl Session {
 
 impl Companion for Session {
     fn poll(&mut self) -> Option<RunEnd> {
-        loop {
-            match self.from_guest.try_recv() {
-                Ok(bytes) => {
-                    if let Err(e) = self.decoder.push(&bytes, &mut self.msgs) {
-                        self.error = Some(e);
-                        return Some(RunEnd::Exit(EXIT_RUNTIME as u32));
-                    }
-                }
-                Err(_) => break,
+        while let Ok(bytes) = self.from_guest.try_recv() {
+            if let Err(e) = self.decoder.push(&bytes, &mut self.msgs) {
+                self.error = Some(e);
+                return Some(RunEnd::Exit(EXIT_RUNTIME as u32));
             }
         }
         let mut end = None;
