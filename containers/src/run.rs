@@ -119,6 +119,10 @@ pub fn resolve(
     if !env.iter().any(|e| e.starts_with("PATH=")) {
         env.insert(0, DEFAULT_PATH.to_string());
     }
+    // docker gives a terminal's process a TERM when the image and -e set none.
+    if o.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".to_string());
+    }
     let cwd = match &o.workdir {
         Some(w) if !w.starts_with('/') => {
             return Err(format!(

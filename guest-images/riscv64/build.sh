@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Rebuilds petrel's bundled riscv64 guest from Debian packages only:
 #   Image.gz           Linux 6.1 (linux-source-6.1, tinyconfig + kernel.fragment), gzip -9n
-#   initramfs.cpio.gz  Debian trixie busybox-static (riscv64) + ./init
+#   initramfs.cpio.gz  Debian trixie busybox-static (riscv64) + ./init + /sbin/petrel-run
+#                      (../container-init/petrel-run.c: PID 1 for container runs, rdinit=)
 #   fw_dynamic.bin     OpenSBI from Debian's opensbi package (generic platform)
 # and SHA256SUMS. Reproducible: fixed build metadata, sorted archive, no timestamps.
 # Usage: guest-images/riscv64/build.sh [--check]   (--check: rebuild and compare with SHA256SUMS)
@@ -13,7 +14,7 @@ check=0
 [ "${1:-}" = --check ] && check=1
 
 need=(linux-source-6.1 gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu build-essential bc bison
-      flex libelf-dev libssl-dev cpio xz-utils gzip kmod opensbi)
+      flex libelf-dev libssl-dev cpio xz-utils gzip kmod opensbi libc6-dev-riscv64-cross)
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
@@ -74,14 +75,22 @@ while IFS= read -r line; do
 done < "$here/kernel.fragment"
 kmake Image
 
+# --- petrel-run, the container init (static glibc; no paths or dates end up in the binary)
+riscv64-linux-gnu-gcc -static -Os -s -Wall -Wextra -ffile-prefix-map="$here/.."=. \
+  -o "$work/petrel-run" "$here/../container-init/petrel-run.c"
+
 # --- initramfs (gen_init_cpio makes device nodes without root and sorts nothing itself: the
-# list below is fixed, so the archive is the same on every build)
+# list below is fixed, so the archive is the same on every build). It records regular files
+# with their own mtime: stage ours with a fixed one (busybox keeps the .deb's).
+cp "$here/init" "$work/init"
+touch -d "@$SOURCE_DATE_EPOCH" "$work/init" "$work/petrel-run"
 cat > "$work/initramfs.list" <<LIST
 dir /bin 0755 0 0
 dir /dev 0755 0 0
 dir /etc 0755 0 0
 dir /proc 0755 0 0
 dir /root 0700 0 0
+dir /run 0755 0 0
 dir /sbin 0755 0 0
 dir /sys 0755 0 0
 dir /tmp 1777 0 0
@@ -89,7 +98,8 @@ nod /dev/console 0600 0 0 c 5 1
 nod /dev/null 0666 0 0 c 1 3
 file /bin/busybox $work/busybox/usr/bin/busybox 0755 0 0
 slink /bin/sh busybox 0777 0 0
-file /init $here/init 0755 0 0
+file /init $work/init 0755 0 0
+file /sbin/petrel-run $work/petrel-run 0755 0 0
 LIST
 kmake -s usr/gen_init_cpio >/dev/null 2>&1 || gcc -O2 -o "$src/usr/gen_init_cpio" "$src/usr/gen_init_cpio.c"
 "$src/usr/gen_init_cpio" -t "$SOURCE_DATE_EPOCH" "$work/initramfs.list" > "$work/initramfs.cpio"
