@@ -41,14 +41,11 @@ impl Platform {
         }
     }
 
-    fn matches(&self, p: &Value) -> bool {
-        let field = |k: &str| p.get(k).and_then(Value::as_str);
-        field("os") == Some(self.os.as_str())
-            && field("architecture") == Some(self.arch.as_str())
-            && match &self.variant {
-                Some(v) => field("variant") == Some(v.as_str()),
-                None => true,
-            }
+    /// Whether `p` is this platform (a variant matters only when this one names it).
+    fn accepts(&self, p: &Platform) -> bool {
+        p.os == self.os
+            && p.arch == self.arch
+            && (self.variant.is_none() || p.variant == self.variant)
     }
 }
 
@@ -267,7 +264,7 @@ fn layer_compression(mt: &str) -> Result<Compression, String> {
     })
 }
 
-/// The platform an image config declares.
+/// The platform an image config (or an index entry's `platform`) declares.
 fn config_platform(config: &Value) -> Platform {
     let f = |k: &str| config.get(k).and_then(Value::as_str).map(str::to_string);
     Platform {
@@ -324,10 +321,7 @@ fn open_oci(store: Store, platform: &Platform) -> Result<Image, String> {
     let config_digest = descriptor_digest(config_desc)?;
     let config = store.json(&blob_path(config_digest)?, Some(config_digest))?;
     let found = config_platform(&config);
-    if !platform.matches(&serde_json::json!({
-        "os": found.os, "architecture": found.arch, "variant": found.variant
-    })) && desc.get("platform").is_none()
-    {
+    if !platform.accepts(&found) && desc.get("platform").is_none() {
         return Err(format!(
             "the image is for {found}, not {platform}; use --platform {found} to take it anyway"
         ));
@@ -394,7 +388,7 @@ fn choose_manifest(
                 if os != "unknown" {
                     seen.push(format!("{os}/{arch}"));
                 }
-                if platform.matches(p) {
+                if platform.accepts(&config_platform(p)) {
                     return Ok(Some(m.clone()));
                 }
             }
@@ -414,7 +408,7 @@ fn choose_manifest(
                 let config = store.json(&blob_path(cd)?, Some(cd))?;
                 let p = config_platform(&config);
                 seen.push(p.to_string());
-                if p.os == platform.os && p.arch == platform.arch {
+                if platform.accepts(&p) {
                     return Ok(Some(m));
                 }
             }
@@ -446,7 +440,7 @@ fn open_docker(store: Store, platform: &Platform) -> Result<Image, String> {
         let expect = (stem.len() == 64).then_some(digest.as_str());
         let config = store.json(config_path, expect)?;
         let p = config_platform(&config);
-        if p.os != platform.os || p.arch != platform.arch {
+        if !platform.accepts(&p) {
             seen.push(p.to_string());
             continue;
         }

@@ -74,10 +74,6 @@ impl Spool {
         self.io.seek(SeekFrom::Start(offset))?;
         self.io.read(buf)
     }
-
-    pub fn size(&self) -> u64 {
-        self.end
-    }
 }
 
 pub struct Tree {

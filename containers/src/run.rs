@@ -156,15 +156,6 @@ pub fn resolve(
     })
 }
 
-/// The TCP ports an image declares (`ExposedPorts`: "80/tcp", ...).
-pub fn exposed_ports(config: &Value) -> Vec<String> {
-    config
-        .get("ExposedPorts")
-        .and_then(Value::as_object)
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default()
-}
-
 pub fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
     let mut f = Vec::with_capacity(5 + payload.len());
     f.push(kind);

@@ -112,15 +112,8 @@ fn platform(p: &Option<String>) -> Result<Platform, String> {
 }
 
 fn stderr_is_tty() -> bool {
-    #[cfg(unix)]
-    {
-        // SAFETY: isatty only inspects the descriptor.
-        unsafe { libc::isatty(2) == 1 }
-    }
-    #[cfg(not(unix))]
-    {
-        false
-    }
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal()
 }
 
 /// The bundled guest's boot files, as a bundle stores them.

@@ -32,24 +32,42 @@ const BLOCK: u64 = 4096;
 const MAX_TRANSFER: u64 = 16 << 20;
 const SEG_MAX: u32 = 128;
 
-/// A disk's contents: an image file, or bytes held in memory (read-only disks made on the fly,
-/// such as a container's root filesystem when there is nowhere to cache it).
+/// A disk's contents: an image file, or read-only bytes shared with whoever made them (a
+/// container's root filesystem converted in memory when there is nowhere to cache it).
 enum Backing {
     File(File),
-    Memory(std::io::Cursor<Vec<u8>>),
+    Memory(std::sync::Arc<Vec<u8>>),
 }
 
 impl Backing {
-    fn io(&mut self) -> &mut dyn ReadWriteSeek {
+    fn read_exact_at(&mut self, pos: u64, out: &mut [u8]) -> std::io::Result<()> {
         match self {
-            Backing::File(f) => f,
-            Backing::Memory(m) => m,
+            Backing::File(f) => {
+                f.seek(SeekFrom::Start(pos))?;
+                f.read_exact(out)
+            }
+            Backing::Memory(m) => {
+                let src = usize::try_from(pos)
+                    .ok()
+                    .and_then(|p| m.get(p..p.checked_add(out.len())?))
+                    .ok_or(std::io::ErrorKind::UnexpectedEof)?;
+                out.copy_from_slice(src);
+                Ok(())
+            }
+        }
+    }
+
+    fn write_all_at(&mut self, pos: u64, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            Backing::File(f) => {
+                f.seek(SeekFrom::Start(pos))?;
+                f.write_all(data)
+            }
+            // Memory disks are read-only: the device refuses writes before they get here.
+            Backing::Memory(_) => Err(std::io::ErrorKind::PermissionDenied.into()),
         }
     }
 }
-
-trait ReadWriteSeek: Read + Write + Seek {}
-impl<T: Read + Write + Seek> ReadWriteSeek for T {}
 
 pub struct Blk {
     file: Backing,
@@ -96,16 +114,20 @@ impl Blk {
         })
     }
 
-    /// A read-only disk whose contents are `data` (padded to whole sectors).
-    pub fn from_bytes(name: &str, mut data: Vec<u8>) -> Blk {
-        data.resize(data.len().next_multiple_of(SECTOR as usize), 0);
+    /// A read-only disk whose contents are `data` (copied only if it needs padding to whole
+    /// sectors).
+    pub fn from_bytes(name: &str, mut data: std::sync::Arc<Vec<u8>>) -> Blk {
+        if !data.len().is_multiple_of(SECTOR as usize) {
+            let d = std::sync::Arc::make_mut(&mut data);
+            d.resize(d.len().next_multiple_of(SECTOR as usize), 0);
+        }
         let mut id = [0u8; 20];
         for (d, s) in id.iter_mut().zip(name.bytes()) {
             *d = s;
         }
         Blk {
             size: data.len() as u64,
-            file: Backing::Memory(std::io::Cursor::new(data)),
+            file: Backing::Memory(data),
             read_only: true,
             overlay: None,
             id,
@@ -125,8 +147,7 @@ impl Blk {
             match self.overlay.as_ref().and_then(|o| o.get(&block)) {
                 Some(b) => out[done..done + n].copy_from_slice(&b[in_block..in_block + n]),
                 None => {
-                    self.file.io().seek(SeekFrom::Start(pos))?;
-                    self.file.io().read_exact(&mut out[done..done + n])?;
+                    self.file.read_exact_at(pos, &mut out[done..done + n])?;
                 }
             }
             done += n;
@@ -137,8 +158,7 @@ impl Blk {
 
     fn write_at(&mut self, mut pos: u64, data: &[u8]) -> std::io::Result<()> {
         if self.overlay.is_none() {
-            self.file.io().seek(SeekFrom::Start(pos))?;
-            return self.file.io().write_all(data);
+            return self.file.write_all_at(pos, data);
         }
         let mut done = 0;
         while done < data.len() {
@@ -155,8 +175,7 @@ impl Blk {
                 let mut b = Box::new([0u8; BLOCK as usize]);
                 let start = block * BLOCK;
                 let len = (self.size - start).min(BLOCK) as usize;
-                self.file.io().seek(SeekFrom::Start(start))?;
-                self.file.io().read_exact(&mut b[..len])?;
+                self.file.read_exact_at(start, &mut b[..len])?;
                 self.overlay
                     .get_or_insert_with(HashMap::new)
                     .insert(block, b);

@@ -222,7 +222,7 @@ impl RiscvVirt {
                     name,
                 )),
                 VirtioSpec::MemoryDisk { name, data } => {
-                    Box::new(virtio::blk::Blk::from_bytes(name, data.to_vec()))
+                    Box::new(virtio::blk::Blk::from_bytes(name, data.clone()))
                 }
                 VirtioSpec::Net(spec) => {
                     let (dev, link) = petrel_net::link();
