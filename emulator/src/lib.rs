@@ -13,3 +13,4 @@ pub mod terminal;
 pub mod tinyemu_cfg;
 #[cfg(target_os = "wasi")]
 mod wasi_preopens;
+pub mod x86;
