@@ -1,4 +1,6 @@
-//! CPU benchmarks: the RV64GC interpreter running bare-metal workloads on the virt board.
+//! CPU benchmarks: the RV64GC interpreter running bare-metal workloads on the virt board, and
+//! the x86-64 interpreter running Multiboot workloads (integer, memory, SSE; long mode) from
+//! `benches/x86/bin/` (built by `benches/x86/build.sh`) on the bare-metal PC machine.
 //!
 //! Each benchmark builds a fresh machine, loads a workload from `benches/riscv/bin/` (built by
 //! `make -C benches/riscv`, see its README) and times a fixed number of guest instructions from
@@ -7,11 +9,14 @@
 //!
 //!     cargo bench --bench cpu                 # all workloads
 //!     cargo bench --bench cpu -- riscv/fp     # one of them
+//!     cargo bench --bench cpu -- x86/         # the x86-64 workloads
 //!     PETREL_BENCH_INSNS=100000000 cargo bench --bench cpu   # a longer window
 //!
-//! Whole-program timings against QEMU are in `scripts/bench-vs-qemu`.
+//! Whole-program timings against QEMU are in `scripts/bench-vs-qemu` and
+//! `scripts/bench-x86-vs-qemu`.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
+use petrel_emulator::board::pc_bare::PcBare;
 use petrel_emulator::board::riscv_virt::{RiscvVirt, VirtConfig};
 use petrel_emulator::board::{Limits, RunEnd, TimeMode};
 use std::time::Duration;
@@ -114,5 +119,69 @@ fn cpu(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, cpu);
+const X86_WORKLOADS: &[Workload] = &[
+    Workload {
+        name: "int",
+        elf: include_bytes!("x86/bin/int.elf"),
+    },
+    Workload {
+        name: "mem",
+        elf: include_bytes!("x86/bin/mem.elf"),
+    },
+    Workload {
+        name: "sse",
+        elf: include_bytes!("x86/bin/sse.elf"),
+    },
+];
+
+fn x86_machine(w: &Workload, console_in: &crossbeam_channel::Receiver<u8>) -> PcBare {
+    let mut m = PcBare::new(128, console_in.clone()).expect("x86 machine");
+    m.load_multiboot(w.elf, w.name)
+        .unwrap_or_else(|e| panic!("{}.elf: {e}", w.name));
+    m
+}
+
+fn x86(c: &mut Criterion) {
+    let n = insns();
+    let limits = Limits {
+        timeout: None,
+        max_insns: Some(n),
+        ..Default::default()
+    };
+    let (_tx, rx) = crossbeam_channel::unbounded::<u8>();
+    let mut group = c.benchmark_group("x86");
+    group
+        .throughput(Throughput::Elements(n))
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    for w in X86_WORKLOADS {
+        let mut m = x86_machine(w, &rx);
+        let mut out = Vec::new();
+        let end = m.run(&limits, &mut out);
+        assert!(
+            end == RunEnd::InsnLimit && m.cpu.insns == n,
+            "x86 {}: ended with {end:?} after {} instructions; output:\n{}",
+            w.name,
+            m.cpu.insns,
+            String::from_utf8_lossy(&out)
+        );
+        drop(m);
+        group.bench_function(w.name, |b| {
+            b.iter_batched(
+                || x86_machine(w, &rx),
+                |mut m| {
+                    let end = m.run(&limits, &mut std::io::sink());
+                    assert_eq!(end, RunEnd::InsnLimit);
+                    m
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, cpu, x86);
 criterion_main!(benches);

@@ -315,7 +315,12 @@ fn boot(mut args: BootArgs) -> Result<i32, String> {
         args.append = args.append.or(cfg.cmdline);
     }
     if args.arch == Arch::X86_64 {
-        return Err("the x86_64 machine is not available in this build yet".into());
+        if !virtio.is_empty() {
+            return Err(
+                "the x86_64 machine has no virtio devices yet (they come with the PC board)".into(),
+            );
+        }
+        return boot_x86(&args);
     }
     let time = match args.deterministic_time {
         Some(0) => return Err("--deterministic-time needs a positive instruction count".into()),
@@ -520,4 +525,82 @@ fn boot(mut args: BootArgs) -> Result<i32, String> {
         );
     }
     result
+}
+
+/// `petrel boot --arch x86_64`: the bare-metal machine (Multiboot v1 kernel, COM1, port 0xE9,
+/// exit port 0xF4).
+fn boot_x86(args: &BootArgs) -> Result<i32, String> {
+    use crate::board::pc_bare::{PcBare, DEFAULT_MEMORY_MIB};
+    if args.bios.as_deref() != Some("none") {
+        return Err(
+            "--arch x86_64 runs bare-metal Multiboot kernels only so far: give --bios none \
+                    --kernel PROG.elf"
+                .into(),
+        );
+    }
+    let Some(kernel_path) = &args.kernel else {
+        return Err("--bios none needs --kernel PROG.elf".into());
+    };
+    for (set, name) in [
+        (args.initrd.is_some(), "--initrd"),
+        (args.run.is_some(), "--run"),
+        (!args.drive.is_empty(), "--drive"),
+        (!args.net.is_empty(), "--net"),
+        (!args.share.is_empty(), "--share"),
+        (!args.hvc.is_empty(), "--hvc"),
+        (args.rng, "--rng"),
+        (args.deterministic_time.is_some(), "--deterministic-time"),
+    ] {
+        if set {
+            return Err(format!(
+                "{name} is not available on the bare-metal x86_64 machine"
+            ));
+        }
+    }
+    let timeout = match args.timeout {
+        Some(t) if !(t > 0.0 && t.is_finite()) => return Err(format!("invalid --timeout {t}")),
+        Some(t) => Some(Duration::from_secs_f64(t)),
+        None => None,
+    };
+    let kernel = read_file(kernel_path)?;
+    let name = kernel_path.display().to_string();
+    let terminal = crate::terminal::Terminal::setup();
+    let exit_flag = Arc::new(AtomicBool::new(false));
+    let input = crate::console::stdin_channel(terminal.is_raw(), exit_flag.clone());
+    let limits = Limits {
+        timeout,
+        max_insns: args.max_insns,
+        exit: Some(exit_flag),
+    };
+    let started = std::time::Instant::now();
+    let result = (|| {
+        let mut m = PcBare::new(args.memory.unwrap_or(DEFAULT_MEMORY_MIB), input)?;
+        let cmdline = args.append.clone().unwrap_or_else(|| name.clone());
+        m.load_multiboot(&kernel, &cmdline)
+            .map_err(|e| format!("{name}: {e}"))?;
+        let mut stdout = std::io::stdout();
+        let end = m.run(&limits, &mut stdout);
+        let insns = m.cpu.insns;
+        let r = match end {
+            RunEnd::Exit(code) => Ok(code as i32),
+            RunEnd::UserExit => Ok(0),
+            RunEnd::Reset => Err(format!(
+                "the guest's CPU shut down (triple fault) at {:#x}",
+                m.cpu.rip
+            )),
+            RunEnd::Timeout => timed_out(timeout.unwrap_or_default()),
+            RunEnd::InsnLimit => insn_limit(insns),
+        };
+        Ok::<_, String>((r, insns))
+    })();
+    terminal.restore();
+    let (r, insns) = result?;
+    if args.stats {
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!(
+            "petrel: {insns} instructions in {secs:.3} s ({:.1} MIPS)",
+            insns as f64 / secs / 1e6
+        );
+    }
+    r
 }

@@ -1,5 +1,6 @@
 //! Boards: a CPU, its address map and devices, and the run loop that drives them.
 
+pub mod pc_bare;
 pub mod riscv_virt;
 
 /// How guest time advances.
