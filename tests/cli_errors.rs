@@ -131,3 +131,74 @@ fn timeout_ends_a_guest_that_never_stops() {
     let out = boot(&p, &["--max-insns", "100000"]);
     assert_eq!(out.status.code(), Some(124));
 }
+
+fn boot_x86(kernel: &Path, extra: &[&str]) -> Output {
+    let k = kernel.to_str().unwrap();
+    let mut args = vec!["boot", "--arch", "x86_64", "--bios", "none", "--kernel", k];
+    args.extend_from_slice(extra);
+    petrel(&args)
+}
+
+/// A minimal Multiboot v1 image with the a.out kludge: header at file offset 0, loaded at
+/// 1 MiB, entry right after the header running `code`.
+fn multiboot_image(code: &[u8]) -> Vec<u8> {
+    let load = 0x10_0000u32;
+    let flags = 1u32 << 16;
+    let mut v = Vec::new();
+    for w in [
+        0x1bad_b002u32,
+        flags,
+        0u32.wrapping_sub(0x1bad_b002).wrapping_sub(flags),
+        load,      // header_addr
+        load,      // load_addr
+        0,         // load_end_addr: whole file
+        0,         // bss_end_addr
+        load + 32, // entry
+    ] {
+        v.extend_from_slice(&w.to_le_bytes());
+    }
+    v.extend_from_slice(code);
+    v
+}
+
+#[test]
+fn x86_bad_kernels() {
+    assert_one_line_error(
+        &boot_x86(Path::new("/nonexistent/prog.elf"), &[]),
+        "/nonexistent/prog.elf",
+    );
+    let p = scratch("x86-garbage.bin", &[0x55; 9000]);
+    assert_one_line_error(&boot_x86(&p, &[]), "Multiboot");
+    // The RISC-V demo is an ELF64 with no Multiboot header.
+    assert_one_line_error(&boot_x86(&demo(), &[]), "Multiboot");
+    // A header whose image does not fit in RAM.
+    let mut img = multiboot_image(&[0xf4]);
+    img[12..16].copy_from_slice(&0xfff0_0000u32.to_le_bytes());
+    img[16..20].copy_from_slice(&0xfff0_0000u32.to_le_bytes());
+    img[28..32].copy_from_slice(&0xfff0_0020u32.to_le_bytes());
+    let p = scratch("x86-high.bin", &img);
+    assert_one_line_error(&boot_x86(&p, &[]), "RAM");
+    let p = scratch("x86-ok.bin", &multiboot_image(&[0xf4]));
+    assert_one_line_error(&boot_x86(&p, &["--drive", "/dev/null"]), "virtio");
+    assert_one_line_error(&boot_x86(&p, &["--memory", "1"]), "memory");
+    assert_one_line_error(
+        &petrel(&["boot", "--arch", "x86_64", "--kernel", p.to_str().unwrap()]),
+        "--bios none",
+    );
+}
+
+#[test]
+fn x86_multiboot_exit_port_and_timeout() {
+    // mov al, 'A'; out 0xe9, al; mov eax, 0x20; out 0xf4, eax  → prints A, exits (0x20<<1)|1
+    let p = scratch(
+        "x86-exit.bin",
+        &multiboot_image(&[0xb0, b'A', 0xe6, 0xe9, 0xb8, 0x20, 0, 0, 0, 0xe7, 0xf4]),
+    );
+    let out = boot_x86(&p, &[]);
+    assert_eq!(out.status.code(), Some(0x41), "{out:?}");
+    assert_eq!(out.stdout, b"A");
+    // cli; hlt: nothing wakes the CPU, so only the time limit ends the run.
+    let p = scratch("x86-hlt.bin", &multiboot_image(&[0xfa, 0xf4]));
+    let out = boot_x86(&p, &["--timeout", "0.3"]);
+    assert_eq!(out.status.code(), Some(124), "{out:?}");
+}

@@ -51,7 +51,9 @@ struct BootArgs {
     /// bios, kernel, initrd, cmdline, ...). Command-line options override its values.
     #[arg(value_name = "MACHINE.cfg")]
     config: Option<PathBuf>,
-    /// Guest architecture.
+    /// Guest architecture. x86_64 runs bare-metal Multiboot v1 kernels (--bios none --kernel
+    /// PROG.elf: entered in 32-bit protected mode, COM1 and port 0xE9 on stdout, a write of v
+    /// to port 0xF4 exits with status (v<<1)|1, as QEMU's isa-debug-exit).
     #[arg(long, value_enum, default_value = "riscv64")]
     arch: Arch,
     /// Firmware: a file (OpenSBI fw_dynamic or fw_jump), or `none` to start the kernel ELF
@@ -59,7 +61,8 @@ struct BootArgs {
     #[arg(long, value_name = "FILE|none")]
     bios: Option<String>,
     /// Kernel: a RISC-V Linux Image (may be gzip-compressed) or an ELF; with --bios none, a
-    /// bare-metal ELF loaded at its physical addresses. Default: the bundled Linux guest.
+    /// bare-metal ELF loaded at its physical addresses (x86_64: a Multiboot v1 ELF32 or a.out
+    /// kludge image). Default: the bundled Linux guest.
     #[arg(long, value_name = "FILE")]
     kernel: Option<PathBuf>,
     /// Initial ramdisk (default: the bundled one when the kernel is the bundled one).
