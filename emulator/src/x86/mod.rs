@@ -6,6 +6,8 @@ pub mod block;
 pub mod cpu;
 pub mod cpuid;
 pub mod flags;
+#[cfg(test)]
+mod hostile_tests;
 pub mod int;
 pub mod mmu;
 pub mod sse;
