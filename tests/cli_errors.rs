@@ -179,7 +179,7 @@ fn x86_bad_kernels() {
     let p = scratch("x86-high.bin", &img);
     assert_one_line_error(&boot_x86(&p, &[]), "RAM");
     let p = scratch("x86-ok.bin", &multiboot_image(&[0xf4]));
-    assert_one_line_error(&boot_x86(&p, &["--drive", "/dev/null"]), "virtio");
+    assert_one_line_error(&boot_x86(&p, &["--drive", "/dev/null"]), "--drive");
     assert_one_line_error(&boot_x86(&p, &["--memory", "1"]), "memory");
     assert_one_line_error(
         &petrel(&["boot", "--arch", "x86_64", "--kernel", p.to_str().unwrap()]),

@@ -80,8 +80,12 @@ impl PcBare {
             ));
         }
         let (tx, console_out) = crossbeam_channel::unbounded();
+        let mut com1 = Uart16550::new(tx.clone(), console_in);
+        // As SeaBIOS leaves COM1 before QEMU's Multiboot loader runs: FIFOs on, DTR and RTS.
+        com1.write(2, 1, 0x01);
+        com1.write(4, 1, 0x03);
         let ports = Ports {
-            com1: Uart16550::new(tx.clone(), console_in),
+            com1,
             debug_out: tx,
         };
         let bus = Bus::new(Ram::new(0, (memory_mib << 20) as usize));
@@ -175,7 +179,8 @@ impl PcBare {
         let mut mbi = [0u8; 0x58];
         let put32 = |b: &mut [u8], o: usize, v: u32| b[o..o + 4].copy_from_slice(&v.to_le_bytes());
         put32(&mut mbi, 0, 1 | (1 << 2) | (1 << 3) | (1 << 6) | (1 << 9));
-        put32(&mut mbi, 4, 640);
+        // What QEMU reports (the BIOS keeps the top KiB below 640 KiB).
+        put32(&mut mbi, 4, 639);
         put32(&mut mbi, 8, ((ram >> 10) - 1024) as u32);
         put32(&mut mbi, 16, cmd_addr as u32);
         put32(&mut mbi, 20, 0);

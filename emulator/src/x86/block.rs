@@ -98,8 +98,10 @@ fn handler_table() -> &'static [Handler] {
     T.get_or_init(|| {
         let mut t: Vec<Handler> = vec![undefined as Handler; Code::values().len()];
         for code in Code::values() {
-            let h = super::int::handler(code)
-                .or_else(|| super::system::handler(code))
+            // System first: MOV/PUSH/POP with segment, control and debug registers share
+            // mnemonics with integer instructions.
+            let h = super::system::handler(code)
+                .or_else(|| super::int::handler(code))
                 .or_else(|| super::x87::handler(code))
                 .or_else(|| super::sse::handler(code));
             if let Some(h) = h {
@@ -133,12 +135,8 @@ impl Cpu {
         let mut ip = self.rip;
         let mut cacheable = true;
         loop {
-            let mut dec = Decoder::with_ip(
-                self.bitness,
-                &buf[off..avail],
-                ip,
-                DecoderOptions::NO_INVALID_CHECK & 0,
-            );
+            let mut dec =
+                Decoder::with_ip(self.bitness, &buf[off..avail], ip, DecoderOptions::NONE);
             let mut ins = Instruction::default();
             dec.decode_out(&mut ins);
             if ins.is_invalid() {

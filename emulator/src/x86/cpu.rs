@@ -462,9 +462,13 @@ impl Cpu {
             _ if cs.attr & SEG_DB != 0 => 32,
             _ => 16,
         };
+        let was_real = self.cpl == 0 && self.cr0 & CR0_PE != 0 && cs.attr & SEG_S != 0;
         self.cpl = match self.mode {
             Mode::Real => 0,
             Mode::Virtual8086 => 3,
+            // Setting CR0.PE keeps CPL 0 until the far jump that loads a protected-mode CS,
+            // whatever the low bits of the real-mode selector.
+            Mode::Protected if was_real && cs.base == u64::from(cs.sel) << 4 => 0,
             _ => (cs.sel & 3) as u8,
         };
         self.block_exit = true;
@@ -480,8 +484,6 @@ impl Cpu {
     pub fn stack_size(&self) -> u8 {
         if self.mode == Mode::Long64 {
             8
-        } else if self.seg[SS].attr & SEG_DB != 0 && self.mode != Mode::Real {
-            4
         } else if self.seg[SS].attr & SEG_DB != 0 {
             4
         } else {
@@ -675,7 +677,7 @@ impl Cpu {
         if let Some(off) = self.tlb.lookup(la, N, Acc::Read, self.user()) {
             return Ok(self.bus.ram.read::<N>(off));
         }
-        self.read_slow(la, N, self.user()).map(|v| v as u64)
+        self.read_slow(la, N, self.user())
     }
 
     #[inline(always)]

@@ -171,6 +171,8 @@ impl Cpu {
             let ss = self.load_ss_for(ss_sel, new_cpl, ext)?;
             self.seg[SS] = ss;
             self.gpr[4] = esp;
+            // The frame goes to the inner stack with the inner privilege (supervisor pages).
+            self.cpl = new_cpl;
             if vm86 {
                 for s in [GS, FS, DS, ES] {
                     self.push(u64::from(self.seg[s].sel), sz)?;
@@ -363,7 +365,7 @@ impl Cpu {
     }
 
     /// SS:ESP for privilege level `cpl` from a 32-bit TSS.
-    fn tss_stack32(&mut self, cpl: u8) -> R<(u16, u64)> {
+    pub(crate) fn tss_stack32(&mut self, cpl: u8) -> R<(u16, u64)> {
         let ty = self.tr.attr & SEG_TYPE;
         if ty & 8 != 0 {
             let off = 4 + u64::from(cpl) * 8;
