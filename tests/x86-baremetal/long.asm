@@ -507,6 +507,11 @@ user_compat:
         USHOW "ring 3 compatibility mode: cs ", eax
         mov eax, ss
         USHOW "ss ", eax
+        ; IRETQ to ring 3 nulled DS/ES; 64-bit code does not mind, but compatibility mode
+        ; checks segments as protected mode does (QEMU does not), so load the user data
+        ; segment before touching memory.
+        mov ds, eax
+        mov es, eax
         UPRINT "-- #GP hlt in ring 3 (compatibility mode)", 10
         UEXPECT hlt
         UEXIT

@@ -186,6 +186,8 @@ impl Cpu {
                 }
                 rw &= pte & 2 != 0;
                 us &= pte & 4 != 0;
+                visited[nv] = (pte_addr, pte);
+                nv += 1;
                 leaf_pa = (pte & 0xffff_f000) | (la32 & 0xfff);
                 leaf = pte;
             }

@@ -441,6 +441,10 @@ fn far_transfer(c: &mut Cpu, sel: u16, off: u64, size: u8, call: bool) -> R<()> 
     match ty {
         0xc => {}
         0x4 if !long => {}
+        // A TSS too small to hold a task state fails as a task switch would (#TS); other task
+        // switches are not supported (#GP).
+        0x9 if s.limit < 0x67 => return Err(Exc::with(vec::TS, err)),
+        0x1 if s.limit < 0x2b => return Err(Exc::with(vec::TS, err)),
         // Task gates and TSS descriptors would switch tasks: not supported.
         _ => return Err(Exc::gp(err)),
     }
