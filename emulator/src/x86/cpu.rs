@@ -512,32 +512,49 @@ impl Cpu {
         }
     }
 
-    /// Reads a general-purpose register (any size, AH..BH included).
-    #[inline]
+    /// Reads a general-purpose register (any size, AH..BH included), or a segment selector.
+    /// iced-x86 numbers registers in fixed ranges (AL..R15L 1-20 with AH..BH at 5-8, AX..R15W
+    /// 21-36, EAX..R15D 37-52, RAX..R15 53-68): decoding them by range keeps this off the table
+    /// lookup (`reg_kind`) on the hot path; a unit test checks the ranges against iced.
+    #[inline(always)]
     pub fn reg(&self, r: Register) -> u64 {
+        let n = r as usize;
+        match n {
+            53..=68 => self.gpr[n - 53],
+            37..=52 => self.gpr[n - 37] & 0xffff_ffff,
+            21..=36 => self.gpr[n - 21] & 0xffff,
+            1..=4 => self.gpr[n - 1] & 0xff,
+            5..=8 => (self.gpr[n - 5] >> 8) & 0xff,
+            9..=20 => self.gpr[n - 5] & 0xff,
+            _ => self.reg_other(r),
+        }
+    }
+
+    #[inline(never)]
+    fn reg_other(&self, r: Register) -> u64 {
         match reg_kind(r) {
-            RegKind::Gpr {
-                idx,
-                size,
-                high8: false,
-            } => self.gpr_read(idx as usize, size),
-            RegKind::Gpr { idx, .. } => (self.gpr[idx as usize] >> 8) & 0xff,
             RegKind::Seg(s) => u64::from(self.seg[s as usize].sel),
             RegKind::Ip => self.next_rip,
             _ => 0,
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn set_reg(&mut self, r: Register, v: u64) {
-        match reg_kind(r) {
-            RegKind::Gpr {
-                idx,
-                size,
-                high8: false,
-            } => self.gpr_write(idx as usize, size, v),
-            RegKind::Gpr { idx, .. } => {
-                let g = &mut self.gpr[idx as usize];
+        let n = r as usize;
+        match n {
+            53..=68 => self.gpr[n - 53] = v,
+            37..=52 => self.gpr[n - 37] = v & 0xffff_ffff,
+            21..=36 => {
+                let g = &mut self.gpr[n - 21];
+                *g = (*g & !0xffff) | (v & 0xffff);
+            }
+            1..=4 | 9..=20 => {
+                let g = &mut self.gpr[if n <= 4 { n - 1 } else { n - 5 }];
+                *g = (*g & !0xff) | (v & 0xff);
+            }
+            5..=8 => {
+                let g = &mut self.gpr[n - 5];
                 *g = (*g & !0xff00) | ((v & 0xff) << 8);
             }
             _ => {}
@@ -759,7 +776,7 @@ impl Cpu {
     }
 
     /// Reads operand `i` (register, memory or immediate) zero-extended; `size` is its size.
-    #[inline]
+    #[inline(always)]
     pub fn read_op(&mut self, ins: &Instruction, i: u32, size: u8) -> R<u64> {
         match ins.op_kind(i) {
             OpKind::Register => Ok(self.reg(ins.op_register(i))),
@@ -772,7 +789,7 @@ impl Cpu {
     }
 
     /// Writes operand `i` (register or memory).
-    #[inline]
+    #[inline(always)]
     pub fn write_op(&mut self, ins: &Instruction, i: u32, size: u8, v: u64) -> R<()> {
         match ins.op_kind(i) {
             OpKind::Register => {
@@ -849,5 +866,44 @@ impl Cpu {
     /// Guest time stamp counter.
     pub fn tsc(&self) -> u64 {
         self.insns.wrapping_add(self.tsc_offset)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `reg`/`set_reg` decode iced's register numbers by range: check every GPR against iced.
+    #[test]
+    fn register_ranges_match_iced() {
+        let bus = Bus::new(crate::bus::Ram::new(0, 4096));
+        let mut c = Cpu::new(bus, Box::new(NoPorts));
+        for r in Register::values().filter(|r| r.is_gpr()) {
+            for (i, g) in c.gpr.iter_mut().enumerate() {
+                *g = 0x1111_1111_1111_1111u64.wrapping_mul(i as u64 + 1) ^ 0x8070_6050_4030_2010;
+            }
+            let full = if matches!(r, Register::AH | Register::CH | Register::DH | Register::BH) {
+                r as usize - Register::AH as usize
+            } else {
+                r.full_register().number()
+            };
+            let shift = if full != r.full_register().number()
+                || r.is_gpr8() && (5..=8).contains(&(r as usize))
+            {
+                8
+            } else {
+                0
+            };
+            let m = flags::mask(r.size() as u8);
+            let g = c.gpr[full];
+            assert_eq!(c.reg(r), (g >> shift) & m, "{r:?}");
+            c.set_reg(r, 0xa5a5_a5a5_a5a5_a5a5);
+            let expect = match r.size() {
+                8 => 0xa5a5_a5a5_a5a5_a5a5,
+                4 => 0xa5a5_a5a5,
+                _ => (g & !(m << shift)) | ((0xa5a5_a5a5_a5a5_a5a5 & m) << shift),
+            };
+            assert_eq!(c.gpr[full], expect, "{r:?}");
+        }
     }
 }
