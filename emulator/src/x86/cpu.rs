@@ -788,6 +788,38 @@ impl Cpu {
         }
     }
 
+    /// Reads operand `i` that the instruction will write back: a memory operand is translated
+    /// for writing, so a read-only page faults with the write bit set in the error code, as
+    /// the hardware's read-modify-write access does.
+    #[inline(always)]
+    pub fn read_op_rmw(&mut self, ins: &Instruction, i: u32, size: u8) -> R<u64> {
+        match ins.op_kind(i) {
+            OpKind::Memory => {
+                let la = self.mem_linear(ins, u32::from(size), Acc::Write)?;
+                self.read_sized_rmw(la, size)
+            }
+            _ => self.read_op(ins, i, size),
+        }
+    }
+
+    /// A read at `la` checked as a write (the first half of a read-modify-write).
+    #[inline]
+    pub fn read_sized_rmw(&mut self, la: u64, size: u8) -> R<u64> {
+        let n = usize::from(size);
+        if let Some(off) = self.tlb.lookup(la, n, Acc::Write, self.user()) {
+            return Ok(match size {
+                1 => self.bus.ram.read::<1>(off),
+                2 => self.bus.ram.read::<2>(off),
+                4 => self.bus.ram.read::<4>(off),
+                _ => self.bus.ram.read::<8>(off),
+            });
+        }
+        let user = self.user();
+        let mut b = [0u8; 8];
+        self.read_bytes_checked_as(la, &mut b[..n], user, Acc::Write)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
     /// Writes operand `i` (register or memory).
     #[inline(always)]
     pub fn write_op(&mut self, ins: &Instruction, i: u32, size: u8, v: u64) -> R<()> {

@@ -295,7 +295,7 @@ fn rmw(c: &mut Cpu, i: &Instruction, size: u8) -> R<(Loc, u64)> {
         Ok((Loc::Reg(r), c.reg(r)))
     } else {
         let la = c.mem_linear(i, u32::from(size), Acc::Write)?;
-        Ok((Loc::Mem(la), c.read_sized(la, size)?))
+        Ok((Loc::Mem(la), c.read_sized_rmw(la, size)?))
     }
 }
 
@@ -833,7 +833,7 @@ fn set_zf(c: &mut Cpu, z: bool) {
 
 fn cmpxchg8b(c: &mut Cpu, i: &Instruction) -> R<()> {
     let la = c.mem_linear(i, 8, Acc::Write)?;
-    let m = c.read::<8>(la)?;
+    let m = c.read_sized_rmw(la, 8)?;
     let cur = (c.gpr[2] << 32) | (c.gpr[0] & 0xffff_ffff);
     let eq = m == cur;
     let new = if eq {
@@ -855,7 +855,10 @@ fn cmpxchg16b(c: &mut Cpu, i: &Instruction) -> R<()> {
     if la & 15 != 0 {
         return Err(Exc::gp0());
     }
-    let m = c.read_u128(la)?;
+    let mut b = [0u8; 16];
+    let user = c.cpl == 3;
+    c.read_bytes_checked_as(la, &mut b, user, Acc::Write)?;
+    let m = u128::from_le_bytes(b);
     let cur = (u128::from(c.gpr[2]) << 64) | u128::from(c.gpr[0]);
     let eq = m == cur;
     let new = if eq {
@@ -1049,7 +1052,12 @@ fn bt<const OP: u8>(c: &mut Cpu, i: &Instruction) -> R<()> {
         }
         let acc = if OP == 0 { Acc::Read } else { Acc::Write };
         let la = c.linear(Cpu::mem_seg(i), ea, u32::from(size), acc)?;
-        (Loc::Mem(la), c.read_sized(la, size)?, off & (bits - 1))
+        let v = if OP == 0 {
+            c.read_sized(la, size)?
+        } else {
+            c.read_sized_rmw(la, size)?
+        };
+        (Loc::Mem(la), v, off & (bits - 1))
     };
     let b = (v >> n) & 1 != 0;
     let nv = match OP {

@@ -373,13 +373,24 @@ impl Cpu {
     }
 
     pub(crate) fn read_bytes_as(&mut self, la: u64, out: &mut [u8], user: bool) -> R<()> {
+        self.read_bytes_checked_as(la, out, user, Acc::Read)
+    }
+
+    /// Reads bytes with the pages translated for `acc` (Write for read-modify-write).
+    pub(crate) fn read_bytes_checked_as(
+        &mut self,
+        la: u64,
+        out: &mut [u8],
+        user: bool,
+        acc: Acc,
+    ) -> R<()> {
         if out.len() > 4096 {
             for (i, chunk) in out.chunks_mut(4096).enumerate() {
-                self.read_bytes_as(la.wrapping_add(i as u64 * 4096), chunk, user)?;
+                self.read_bytes_checked_as(la.wrapping_add(i as u64 * 4096), chunk, user, acc)?;
             }
             return Ok(());
         }
-        let p = self.pieces(la, out.len(), Acc::Read, user)?;
+        let p = self.pieces(la, out.len(), acc, user)?;
         let (a, b) = out.split_at_mut(p[0].1);
         self.phys_read(p[0].0, a);
         if p[1].1 > 0 {

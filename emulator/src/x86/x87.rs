@@ -98,6 +98,9 @@ impl Fpu {
     }
 
     pub fn emms(&mut self) {
+        // The host's EMMS also resets TOP (the MMX transition set it to 0 already, but the
+        // stack may have moved since).
+        self.top = 0;
         self.ftw = 0xffff;
     }
 }
