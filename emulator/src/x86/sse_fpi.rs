@@ -404,6 +404,8 @@ fn cvt2pi<const D: bool, const T: bool>(c: &mut Cpu, i: &Instruction) -> R<()> {
     c.check_sse()?;
     mmx_check(c)?;
     let s = src_x(c, i, 1)?;
+    // The x87-to-MMX transition happens even when the conversion then raises #XM.
+    c.fpu.mmx_enter();
     let mx = c.mxcsr;
     let mut fl = 0;
     let mut r = 0u64;

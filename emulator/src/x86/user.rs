@@ -189,3 +189,4 @@ impl UserMachine {
         exit
     }
 }
+
