@@ -1385,8 +1385,13 @@ where
         return Ok(());
     }
     if s.cx == 0 {
+        // The counter is still written: with a 32-bit address size that clears RCX[63:32].
+        c.gpr_write(1, s.asz, 0);
         return Ok(());
     }
+    // A fault part-way keeps the registers of the completed iterations but, on the host,
+    // not their flags: the flags are those from before the instruction.
+    let flags_before = c.lazy;
     let mut left = REP_CHUNK;
     while s.cx != 0 {
         if left == 0 {
@@ -1405,6 +1410,7 @@ where
                 if left != REP_CHUNK - 1 {
                     s.commit(c, si, di);
                 }
+                c.lazy = flags_before;
                 return Err(e);
             }
         }
