@@ -446,11 +446,21 @@ fn gpr_size(c: &Instruction) -> usize {
     }
 }
 
+/// An MMX register's value for a store. On the host a store that faults has already reset
+/// TOP but has not yet made the tags valid; `mmx_enter` completes the transition after the
+/// store.
+fn mm_peek(c: &mut Cpu, r: iced_x86::Register) -> u64 {
+    c.fpu.top = 0;
+    c.fpu.regs[mn(r) & 7].mant
+}
+
 fn movd_from_mm(c: &mut Cpu, i: &Instruction) -> R<()> {
     mmx_check(c)?;
-    let v = c.fpu.mmx_read(mn(i.op1_register()));
+    let v = mm_peek(c, i.op1_register());
     let size = gpr_size(i);
-    dst_gpr(c, i, size, v & crate::x86::flags::mask(size as u8))
+    dst_gpr(c, i, size, v & crate::x86::flags::mask(size as u8))?;
+    c.fpu.mmx_enter();
+    Ok(())
 }
 
 fn movd_from_xmm(c: &mut Cpu, i: &Instruction) -> R<()> {
@@ -469,13 +479,17 @@ fn movq_mm_load(c: &mut Cpu, i: &Instruction) -> R<()> {
 
 fn movq_mm_store(c: &mut Cpu, i: &Instruction) -> R<()> {
     mmx_check(c)?;
-    let v = c.fpu.mmx_read(mn(i.op1_register()));
+    let v = mm_peek(c, i.op1_register());
     match i.op_kind(0) {
         OpKind::Register => {
             c.fpu.mmx_write(mn(i.op0_register()), v);
             Ok(())
         }
-        _ => store(c, i, 8, v as u128, false),
+        _ => {
+            store(c, i, 8, v as u128, false)?;
+            c.fpu.mmx_enter();
+            Ok(())
+        }
     }
 }
 
@@ -548,9 +562,11 @@ fn maskmov(c: &mut Cpu, i: &Instruction, v: u128, m: u128, n: usize) -> R<()> {
 
 fn maskmovq(c: &mut Cpu, i: &Instruction) -> R<()> {
     mmx_check(c)?;
-    let v = c.fpu.mmx_read(mn(i.op1_register()));
-    let m = c.fpu.mmx_read(mn(i.op2_register()));
-    maskmov(c, i, v as u128, m as u128, 8)
+    let v = mm_peek(c, i.op1_register());
+    let m = mm_peek(c, i.op2_register());
+    maskmov(c, i, v as u128, m as u128, 8)?;
+    c.fpu.mmx_enter();
+    Ok(())
 }
 
 fn maskmovdqu(c: &mut Cpu, i: &Instruction) -> R<()> {

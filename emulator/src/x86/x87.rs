@@ -2056,7 +2056,14 @@ fn fst<const D: u8, const POP: bool>(c: &mut Cpu, i: &Instruction) -> R<()> {
     let (flags, ok) = outcome(e.fcw, e.exc);
     let store = ok && (D != M32 && D != M64 || e.exc & !e.fcw & (OE | UE) == 0);
     if store {
-        c.write_bytes(la, &v.to_le_bytes()[..usize::from(size)])?;
+        let bytes = &v.to_le_bytes()[..usize::from(size)];
+        if D == M80 {
+            // The host stores an 80-bit real that crosses into a faulting page in pieces:
+            // the part on the first page is written before the fault (FBSTP writes nothing).
+            c.write_bytes_in_order(la, bytes)?;
+        } else {
+            c.write_bytes(la, bytes)?;
+        }
     }
     let ea = c.ea(i);
     c.fpu_note(i, Some(ea));
