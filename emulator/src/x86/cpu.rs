@@ -749,19 +749,6 @@ impl Cpu {
         self.write_slow(la, data, user)
     }
 
-    /// Writes the part of `data` on the first page, then the rest: a fault on the second page
-    /// leaves the first part written (how the host performs some split stores).
-    pub fn write_bytes_in_order(&mut self, la: u64, data: &[u8]) -> R<()> {
-        let first = (4096 - (la & 0xfff) as usize).min(data.len());
-        self.write_bytes(la, &data[..first])?;
-        if first < data.len() {
-            let next = la.wrapping_add(first as u64);
-            let next = if self.long64() { next } else { next & 0xffff_ffff };
-            self.write_bytes(next, &data[first..])?;
-        }
-        Ok(())
-    }
-
     /// Supervisor-privilege reads for descriptor tables and the TSS, whatever the CPL.
     pub fn read_sys<const N: usize>(&mut self, la: u64) -> R<u64> {
         let mut b = [0u8; 8];

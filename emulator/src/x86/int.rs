@@ -1407,9 +1407,9 @@ where
                 }
             }
             Err(e) => {
-                if left != REP_CHUNK - 1 {
-                    s.commit(c, si, di);
-                }
+                // Written back even when no iteration completed: with a 32-bit address size
+                // that clears the registers' upper halves, as on the host.
+                s.commit(c, si, di);
                 c.lazy = flags_before;
                 return Err(e);
             }

@@ -2058,9 +2058,13 @@ fn fst<const D: u8, const POP: bool>(c: &mut Cpu, i: &Instruction) -> R<()> {
     if store {
         let bytes = &v.to_le_bytes()[..usize::from(size)];
         if D == M80 {
-            // The host stores an 80-bit real that crosses into a faulting page in pieces:
-            // the part on the first page is written before the fault (FBSTP writes nothing).
-            c.write_bytes_in_order(la, bytes)?;
+            // The host stores an 80-bit real as the significand, then the sign and exponent:
+            // when only the last two bytes reach a faulting page, the significand is already
+            // written (FBSTP stores all or nothing).
+            c.write_bytes(la, &bytes[..8])?;
+            let hi = la.wrapping_add(8);
+            let hi = if c.long64() { hi } else { hi & 0xffff_ffff };
+            c.write_bytes(hi, &bytes[8..])?;
         } else {
             c.write_bytes(la, bytes)?;
         }
