@@ -33,7 +33,8 @@ pub(crate) fn mn(r: Register) -> usize {
     (r as usize).wrapping_sub(Register::MM0 as usize) & 7
 }
 
-/// MMX instructions: #UD with CR0.EM, #NM with CR0.TS.
+/// MMX instructions: #UD with CR0.EM, #NM with CR0.TS, then #MF for a pending unmasked x87
+/// exception (with CR0.NE, as the x87's waiting instructions).
 #[inline(always)]
 pub(crate) fn mmx_check(c: &Cpu) -> R<()> {
     if c.cr0 & (CR0_EM | CR0_TS) != 0 {
@@ -42,6 +43,9 @@ pub(crate) fn mmx_check(c: &Cpu) -> R<()> {
         } else {
             Exc::nm()
         });
+    }
+    if c.fpu.fsw & 0x80 != 0 && c.cr0 & crate::x86::cpu::CR0_NE != 0 {
+        return Err(Exc::new(crate::x86::vec::MF));
     }
     Ok(())
 }

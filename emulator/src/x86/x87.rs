@@ -2057,10 +2057,9 @@ fn fst<const D: u8, const POP: bool>(c: &mut Cpu, i: &Instruction) -> R<()> {
     let store = ok && (D != M32 && D != M64 || e.exc & !e.fcw & (OE | UE) == 0);
     if store {
         let bytes = &v.to_le_bytes()[..usize::from(size)];
-        if D == M80 {
-            // The host stores an 80-bit real as the significand, then the sign and exponent:
-            // when only the last two bytes reach a faulting page, the significand is already
-            // written (FBSTP stores all or nothing).
+        if size == 10 {
+            // The host stores an 80-bit real (or packed BCD) as the low eight bytes, then the
+            // last two: when only those reach a faulting page, the first part is written.
             c.write_bytes(la, &bytes[..8])?;
             let hi = la.wrapping_add(8);
             let hi = if c.long64() { hi } else { hi & 0xffff_ffff };
