@@ -137,7 +137,8 @@ impl Cpu {
         }
         self.mxcsr = mxcsr;
         let f = &mut self.fpu;
-        f.fcw = u16::from_le_bytes([b[0], b[1]]);
+        // As FLDCW: reserved bits read back as the host has them (bit 6 set).
+        f.fcw = (u16::from_le_bytes([b[0], b[1]]) & 0x1f3f) | 0x40;
         let sw = u16::from_le_bytes([b[2], b[3]]);
         f.top = ((sw >> 11) & 7) as u8;
         f.fsw = sw & !0x3800;
