@@ -71,7 +71,37 @@ fn machine(w: &Workload, console_in: &crossbeam_channel::Receiver<u8>) -> RiscvV
     m
 }
 
-fn cpu(c: &mut Criterion) {
+/// What the benchmark needs from a board: run to a limit, and count what ran.
+trait Machine {
+    fn run_to(&mut self, limits: &Limits, out: &mut dyn std::io::Write) -> RunEnd;
+    fn instructions(&self) -> u64;
+}
+
+impl Machine for RiscvVirt {
+    fn run_to(&mut self, limits: &Limits, out: &mut dyn std::io::Write) -> RunEnd {
+        self.run(limits, out)
+    }
+    fn instructions(&self) -> u64 {
+        self.hart.instret
+    }
+}
+
+impl Machine for PcBare {
+    fn run_to(&mut self, limits: &Limits, out: &mut dyn std::io::Write) -> RunEnd {
+        self.run(limits, out)
+    }
+    fn instructions(&self) -> u64 {
+        self.cpu.insns
+    }
+}
+
+/// One criterion group: each workload on a fresh machine for the first N instructions.
+fn bench_group<M: Machine>(
+    c: &mut Criterion,
+    group_name: &str,
+    workloads: &[Workload],
+    make: fn(&Workload, &crossbeam_channel::Receiver<u8>) -> M,
+) {
     let n = insns();
     let limits = Limits {
         timeout: None,
@@ -81,7 +111,7 @@ fn cpu(c: &mut Criterion) {
     // No console input; the sender stays alive so the UART never sees a closed channel.
     let (_tx, rx) = crossbeam_channel::unbounded::<u8>();
 
-    let mut group = c.benchmark_group("riscv");
+    let mut group = c.benchmark_group(group_name);
     group
         .throughput(Throughput::Elements(n))
         // each iteration takes a good fraction of a second: same iteration count per sample
@@ -89,26 +119,26 @@ fn cpu(c: &mut Criterion) {
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4));
-    for w in WORKLOADS {
+    for w in workloads {
         // Every workload runs far longer than the window: one untimed run checks that it is
         // still running (not stopped by a trap or an early exit) when the limit is reached.
-        let mut m = machine(w, &rx);
+        let mut m = make(w, &rx);
         let mut out = Vec::new();
-        let end = m.run(&limits, &mut out);
+        let end = m.run_to(&limits, &mut out);
         assert!(
-            end == RunEnd::InsnLimit && m.hart.instret == n,
-            "{}: ended with {end:?} after {} instructions; output:\n{}",
+            end == RunEnd::InsnLimit && m.instructions() == n,
+            "{group_name}/{}: ended with {end:?} after {} instructions; output:\n{}",
             w.name,
-            m.hart.instret,
+            m.instructions(),
             String::from_utf8_lossy(&out)
         );
         drop(m);
 
         group.bench_function(w.name, |b| {
             b.iter_batched(
-                || machine(w, &rx),
+                || make(w, &rx),
                 |mut m| {
-                    let end = m.run(&limits, &mut std::io::sink());
+                    let end = m.run_to(&limits, &mut std::io::sink());
                     assert_eq!(end, RunEnd::InsnLimit);
                     m // dropped (RAM unmapped) outside the timed part
                 },
@@ -117,6 +147,10 @@ fn cpu(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+fn cpu(c: &mut Criterion) {
+    bench_group(c, "riscv", WORKLOADS, machine);
 }
 
 const X86_WORKLOADS: &[Workload] = &[
@@ -142,45 +176,7 @@ fn x86_machine(w: &Workload, console_in: &crossbeam_channel::Receiver<u8>) -> Pc
 }
 
 fn x86(c: &mut Criterion) {
-    let n = insns();
-    let limits = Limits {
-        timeout: None,
-        max_insns: Some(n),
-        ..Default::default()
-    };
-    let (_tx, rx) = crossbeam_channel::unbounded::<u8>();
-    let mut group = c.benchmark_group("x86");
-    group
-        .throughput(Throughput::Elements(n))
-        .sampling_mode(SamplingMode::Flat)
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4));
-    for w in X86_WORKLOADS {
-        let mut m = x86_machine(w, &rx);
-        let mut out = Vec::new();
-        let end = m.run(&limits, &mut out);
-        assert!(
-            end == RunEnd::InsnLimit && m.cpu.insns == n,
-            "x86 {}: ended with {end:?} after {} instructions; output:\n{}",
-            w.name,
-            m.cpu.insns,
-            String::from_utf8_lossy(&out)
-        );
-        drop(m);
-        group.bench_function(w.name, |b| {
-            b.iter_batched(
-                || x86_machine(w, &rx),
-                |mut m| {
-                    let end = m.run(&limits, &mut std::io::sink());
-                    assert_eq!(end, RunEnd::InsnLimit);
-                    m
-                },
-                BatchSize::PerIteration,
-            )
-        });
-    }
-    group.finish();
+    bench_group(c, "x86", X86_WORKLOADS, x86_machine);
 }
 
 criterion_group!(benches, cpu, x86);
