@@ -330,11 +330,7 @@ fn boot(mut args: BootArgs) -> Result<i32, String> {
         Some(n) => TimeMode::Instructions(n),
         None => TimeMode::Host,
     };
-    let timeout = match args.timeout {
-        Some(t) if !(t > 0.0 && t.is_finite()) => return Err(format!("invalid --timeout {t}")),
-        Some(t) => Some(Duration::from_secs_f64(t)),
-        None => None,
-    };
+    let timeout = timeout_arg(args.timeout)?;
 
     // Gather the boot images.
     let bare_metal = args.bios.as_deref() == Some("none");
@@ -521,11 +517,7 @@ fn boot(mut args: BootArgs) -> Result<i32, String> {
     };
     terminal.restore();
     if args.stats {
-        let secs = started.elapsed().as_secs_f64();
-        eprintln!(
-            "petrel: {insns} instructions in {secs:.3} s ({:.1} MIPS)",
-            insns as f64 / secs / 1e6
-        );
+        print_stats(insns, started);
     }
     result
 }
@@ -560,11 +552,7 @@ fn boot_x86(args: &BootArgs) -> Result<i32, String> {
             ));
         }
     }
-    let timeout = match args.timeout {
-        Some(t) if !(t > 0.0 && t.is_finite()) => return Err(format!("invalid --timeout {t}")),
-        Some(t) => Some(Duration::from_secs_f64(t)),
-        None => None,
-    };
+    let timeout = timeout_arg(args.timeout)?;
     let kernel = read_file(kernel_path)?;
     let name = kernel_path.display().to_string();
     let terminal = crate::terminal::Terminal::setup();
@@ -599,11 +587,25 @@ fn boot_x86(args: &BootArgs) -> Result<i32, String> {
     terminal.restore();
     let (r, insns) = result?;
     if args.stats {
-        let secs = started.elapsed().as_secs_f64();
-        eprintln!(
-            "petrel: {insns} instructions in {secs:.3} s ({:.1} MIPS)",
-            insns as f64 / secs / 1e6
-        );
+        print_stats(insns, started);
     }
     r
+}
+
+/// `--timeout SECS` as a duration (positive and finite).
+fn timeout_arg(t: Option<f64>) -> Result<Option<Duration>, String> {
+    match t {
+        Some(t) if !(t > 0.0 && t.is_finite()) => Err(format!("invalid --timeout {t}")),
+        Some(t) => Ok(Some(Duration::from_secs_f64(t))),
+        None => Ok(None),
+    }
+}
+
+/// `--stats`: instructions and speed of the whole run, on stderr.
+fn print_stats(insns: u64, started: std::time::Instant) {
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "petrel: {insns} instructions in {secs:.3} s ({:.1} MIPS)",
+        insns as f64 / secs / 1e6
+    );
 }

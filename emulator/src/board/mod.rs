@@ -46,3 +46,15 @@ impl Companion for () {
         None
     }
 }
+
+/// Copies what the guest's console produced to the run loop's sink (never blocks).
+pub(crate) fn drain_console(rx: &crossbeam_channel::Receiver<u8>, out: &mut dyn std::io::Write) {
+    let mut any = false;
+    while let Ok(b) = rx.try_recv() {
+        let _ = out.write_all(&[b]);
+        any = true;
+    }
+    if any {
+        let _ = out.flush();
+    }
+}

@@ -6,7 +6,9 @@
 use super::{Limits, RunEnd};
 use crate::bus::{Bus, MachineEvent, Ram};
 use crate::elf::{Elf, EM_386, EM_X86_64};
-use crate::x86::cpu::{Cpu, PortIo, Seg, CR0_ET, CR0_PE, CS, DS, ES, FS, GS, SEG_DB, SEG_G, SEG_P};
+use crate::x86::cpu::{
+    floating_port, Cpu, PortIo, Seg, CR0_ET, CR0_PE, CS, DS, ES, FS, GS, SEG_DB, SEG_G, SEG_P,
+};
 use crate::x86::cpu::{SEG_S, SS};
 use crossbeam_channel::{Receiver, Sender};
 use petrel_devices::uart16550::Uart16550;
@@ -34,11 +36,7 @@ impl PortIo for Ports {
             0x3f8..=0x3ff if size == 1 => self.com1.read(u64::from(port - 0x3f8), 1) as u32,
             // Bochs and QEMU answer reads of the debug port with 0xE9 ("present").
             0xe9 if size == 1 => 0xe9,
-            _ => match size {
-                1 => 0xff,
-                2 => 0xffff,
-                _ => u32::MAX,
-            },
+            _ => floating_port(size),
         }
     }
 
@@ -253,14 +251,7 @@ impl PcBare {
     }
 
     fn drain_console(&mut self, out: &mut dyn Write) {
-        let mut any = false;
-        while let Ok(b) = self.console_out.try_recv() {
-            let _ = out.write_all(&[b]);
-            any = true;
-        }
-        if any {
-            let _ = out.flush();
-        }
+        super::drain_console(&self.console_out, out);
     }
 
     /// Runs until the guest exits through port 0xF4, a limit is reached, or the CPU shuts

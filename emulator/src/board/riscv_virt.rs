@@ -508,14 +508,7 @@ impl RiscvVirt {
     }
 
     fn drain_console(&mut self, out: &mut dyn Write) {
-        let mut any = false;
-        while let Ok(b) = self.console_out.try_recv() {
-            let _ = out.write_all(&[b]);
-            any = true;
-        }
-        if any {
-            let _ = out.flush();
-        }
+        super::drain_console(&self.console_out, out);
     }
 
     /// Runs until the guest powers off or resets, or a limit is reached.

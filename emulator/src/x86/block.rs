@@ -128,8 +128,13 @@ impl Cpu {
     fn decode_block(&mut self, la: u64) -> R<(Rc<[DecodedInsn]>, u64, bool)> {
         let table = handler_table();
         let mut out: Vec<DecodedInsn> = Vec::with_capacity(16);
-        let mut buf = [0u8; 15 + 4096];
-        let (n, pa) = self.fetch_page_bytes(la, &mut buf[..4096])?;
+        // No block needs more bytes than MAX_BLOCK maximal instructions; copying the rest of
+        // the page would be wasted work on every miss.
+        const WANT: usize = MAX_BLOCK * 15;
+        let mut buf = [0u8; WANT + 15];
+        let page_rest = 4096 - (la & 0xfff) as usize;
+        let (n, pa) = self.fetch_page_bytes(la, &mut buf[..WANT])?;
+        let at_page_end = n == page_rest;
         let mut avail = n;
         let mut off = 0usize;
         let mut ip = self.rip;
@@ -141,7 +146,7 @@ impl Cpu {
             dec.decode_out(&mut ins);
             if ins.is_invalid() {
                 if dec.last_error() == iced_x86::DecoderError::NoMoreBytes && avail == n {
-                    if !out.is_empty() {
+                    if !out.is_empty() || !at_page_end {
                         break;
                     }
                     // The instruction continues on the next page: fetch it (this may fault)
@@ -237,11 +242,8 @@ impl Cpu {
                 (c.blocks.len() - 1) as u32
             }
         };
-        let old = c.table[slot];
-        if old != NONE && old != id {
-            // The slot's previous block stays registered with its page until invalidated;
-            // it is simply no longer found.
-        }
+        // A block this replaces in the table stays registered with its page until that page
+        // is invalidated; it is simply no longer found.
         c.blocks[id as usize] = Some(Block {
             la,
             ip: self.rip,

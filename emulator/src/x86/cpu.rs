@@ -57,16 +57,21 @@ pub trait PortIo {
     fn io_out(&mut self, bus: &mut Bus, port: u16, size: u8, value: u32);
 }
 
+/// What a port read returns when no device answers: the bus floats high.
+pub fn floating_port(size: u8) -> u32 {
+    match size {
+        1 => 0xff,
+        2 => 0xffff,
+        _ => u32::MAX,
+    }
+}
+
 /// No devices on any port: reads float high, writes vanish.
 pub struct NoPorts;
 
 impl PortIo for NoPorts {
     fn io_in(&mut self, _: &mut Bus, _: u16, size: u8) -> u32 {
-        match size {
-            1 => 0xff,
-            2 => 0xffff,
-            _ => u32::MAX,
-        }
+        floating_port(size)
     }
     fn io_out(&mut self, _: &mut Bus, _: u16, _: u8, _: u32) {}
 }
@@ -270,6 +275,29 @@ fn reg_table() -> &'static [RegKind; 256] {
         }
         t
     })
+}
+
+/// GPR index and size of an address register (iced numbers 16/32/64-bit GPRs in ranges, see
+/// `Cpu::reg`); `None` for no register.
+#[inline(always)]
+fn addr_reg(r: Register) -> Option<(usize, u8)> {
+    let n = r as usize;
+    match n {
+        53..=68 => Some((n - 53, 8)),
+        37..=52 => Some((n - 37, 4)),
+        21..=36 => Some((n - 21, 2)),
+        _ => None,
+    }
+}
+
+/// Our index (ES, CS, SS, DS, FS, GS: the hardware encoding, which is also iced's order from
+/// ES = 71) of a segment register; anything else means DS.
+#[inline(always)]
+pub fn seg_index(r: Register) -> usize {
+    match (r as usize).wrapping_sub(Register::ES as usize) {
+        s @ 0..=5 => s,
+        _ => DS,
+    }
 }
 
 #[inline(always)]
@@ -568,37 +596,28 @@ impl Cpu {
     #[inline]
     pub fn ea(&self, ins: &Instruction) -> u64 {
         let base = ins.memory_base();
-        let index = ins.memory_index();
         let mut a = ins.memory_displacement64();
-        let asize;
-        if base != Register::None {
-            match reg_kind(base) {
-                RegKind::Ip => {
-                    // iced resolved the target against the decode address; the block is keyed
-                    // by that address, so it is current.
-                    return if base == Register::EIP {
-                        a & 0xffff_ffff
-                    } else {
-                        a
-                    };
-                }
-                RegKind::Gpr { idx, size, .. } => {
-                    a = a.wrapping_add(self.gpr[idx as usize]);
-                    asize = size;
-                }
-                _ => asize = 8,
-            }
-        } else if index != Register::None {
-            asize = index.size() as u8;
-        } else {
-            asize = ins.memory_displ_size() as u8;
+        if matches!(base, Register::RIP | Register::EIP) {
+            // iced resolved the target against the decode address; the block is keyed by that
+            // address, so it is current.
+            return if base == Register::EIP {
+                a & 0xffff_ffff
+            } else {
+                a
+            };
         }
-        if index != Register::None {
-            if let RegKind::Gpr { idx, .. } = reg_kind(index) {
-                a = a.wrapping_add(
-                    self.gpr[idx as usize] << ins.memory_index_scale().trailing_zeros(),
-                );
+        let asize = match addr_reg(base) {
+            Some((idx, size)) => {
+                a = a.wrapping_add(self.gpr[idx]);
+                size
             }
+            None => match addr_reg(ins.memory_index()) {
+                Some((_, size)) => size,
+                None => ins.memory_displ_size() as u8,
+            },
+        };
+        if let Some((idx, _)) = addr_reg(ins.memory_index()) {
+            a = a.wrapping_add(self.gpr[idx] << ins.memory_index_scale().trailing_zeros());
         }
         match asize {
             2 => a & 0xffff,
@@ -665,14 +684,7 @@ impl Cpu {
     /// The segment register index the memory operand uses (after prefixes).
     #[inline(always)]
     pub fn mem_seg(ins: &Instruction) -> usize {
-        match ins.memory_segment() {
-            Register::ES => ES,
-            Register::CS => CS,
-            Register::SS => SS,
-            Register::FS => FS,
-            Register::GS => GS,
-            _ => DS,
-        }
+        seg_index(ins.memory_segment())
     }
 
     /// Linear address of the instruction's memory operand for an access of `size` bytes.
@@ -864,7 +876,7 @@ impl Cpu {
         self.read_sized(la, size)
     }
 
-    /// The operand size of near branches/stack operations: 8 in 64-bit mode unless 66h.
+    /// Continues at `target`, truncated to the code size.
     #[inline]
     pub fn jump_to(&mut self, target: u64) {
         self.next_rip = match self.bitness {
@@ -904,6 +916,30 @@ impl Cpu {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn segment_and_address_ranges_match_iced() {
+        for (r, s) in [
+            (Register::ES, ES),
+            (Register::CS, CS),
+            (Register::SS, SS),
+            (Register::DS, DS),
+            (Register::FS, FS),
+            (Register::GS, GS),
+            (Register::None, DS),
+        ] {
+            assert_eq!(seg_index(r), s, "{r:?}");
+        }
+        for r in Register::values().filter(|r| r.is_gpr16() || r.is_gpr32() || r.is_gpr64()) {
+            assert_eq!(
+                addr_reg(r),
+                Some((r.full_register().number(), r.size() as u8)),
+                "{r:?}"
+            );
+        }
+        assert_eq!(addr_reg(Register::None), None);
+        assert_eq!(addr_reg(Register::RIP), None);
+    }
 
     /// `reg`/`set_reg` decode iced's register numbers by range: check every GPR against iced.
     #[test]

@@ -44,7 +44,7 @@ pub(crate) fn mmx_check(c: &Cpu) -> R<()> {
             Exc::nm()
         });
     }
-    if c.fpu.fsw & 0x80 != 0 && c.cr0 & crate::x86::cpu::CR0_NE != 0 {
+    if c.x87_pending_mf() {
         return Err(Exc::new(crate::x86::vec::MF));
     }
     Ok(())

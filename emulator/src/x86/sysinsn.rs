@@ -91,17 +91,6 @@ fn canonical(v: u64) -> bool {
     ((v as i64) << 16 >> 16) as u64 == v
 }
 
-fn seg_index(r: Register) -> usize {
-    match r {
-        Register::ES => ES,
-        Register::CS => CS,
-        Register::SS => SS,
-        Register::DS => DS,
-        Register::FS => FS,
-        _ => GS,
-    }
-}
-
 fn set_zf(c: &mut Cpu, z: bool) {
     let b = c.lazy.bits() & !flags::ZF;
     c.lazy.set_eager(if z { b | flags::ZF } else { b });
@@ -1109,13 +1098,7 @@ fn arpl(c: &mut Cpu, i: &Instruction) -> R<()> {
     let src = c.reg(i.op1_register()) & 0xffff;
     if dst & 3 < src & 3 {
         let v = (dst & !3) | (src & 3);
-        match i.op0_kind() {
-            OpKind::Register => match reg_kind(i.op0_register()) {
-                RegKind::Gpr { idx, .. } => c.gpr_write(idx as usize, 2, v),
-                _ => return Err(Exc::ud()),
-            },
-            _ => c.write_op(i, 0, 2, v)?,
-        }
+        c.write_op(i, 0, 2, v)?;
         set_zf(c, true);
     } else {
         set_zf(c, false);

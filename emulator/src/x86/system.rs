@@ -5,7 +5,6 @@
 use super::cpu::*;
 use super::flags;
 use super::vec;
-use iced_x86::Code;
 
 pub use super::sysinsn::handler;
 
@@ -470,9 +469,6 @@ impl Cpu {
         self.mark_accessed(sel, d)?;
         let mut sg = sg;
         sg.attr |= 1;
-        if self.mode == Mode::Long64 && s >= FS {
-            // The descriptor's base is only the low 32 bits; the MSR keeps the rest.
-        }
         self.seg[s] = sg;
         if s == SS {
             self.irq_shadow = true;
@@ -480,9 +476,4 @@ impl Cpu {
         }
         Ok(())
     }
-}
-
-/// For handler tables in other modules: codes this module cares about.
-pub fn is_system(code: Code) -> bool {
-    super::sysinsn::handler(code).is_some()
 }

@@ -1646,10 +1646,17 @@ impl Cpu {
         if self.cr0 & (CR0_EM | CR0_TS) != 0 {
             return Err(Exc::nm());
         }
-        if self.fpu.fsw & ES != 0 && self.cr0 & CR0_NE != 0 {
+        if self.x87_pending_mf() {
             return Err(Exc::new(super::vec::MF));
         }
         Ok(())
+    }
+
+    /// An unmasked x87 exception is pending and reported as #MF (CR0.NE) by the next waiting
+    /// x87 or MMX instruction.
+    #[inline(always)]
+    pub(crate) fn x87_pending_mf(&self) -> bool {
+        self.fpu.fsw & ES != 0 && self.cr0 & CR0_NE != 0
     }
 
     /// Records FIP/FCS/FOP (and FDP/FDS for a memory operand) of a non-control instruction.
