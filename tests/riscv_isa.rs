@@ -8,10 +8,9 @@
 //! "FAIL N - group: check K (line L): expected 0x.. got 0x.." before exiting with status N, so a
 //! failure message usually pinpoints the instruction under test.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// petrel's own --timeout; the harness kills it if it overruns by much more than that.
 const GUEST_TIMEOUT_SECS: u64 = 20;
@@ -23,54 +22,16 @@ fn riscv_dir() -> PathBuf {
         .join("riscv")
 }
 
-struct Outcome {
-    status: Option<i32>,
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-    timed_out: bool,
-}
+#[path = "common/process.rs"]
+mod process;
+use process::Outcome;
 
 fn run_petrel(elf: &Path) -> Outcome {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_petrel"))
-        .args(["boot", "--arch", "riscv64", "--bios", "none", "--kernel"])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_petrel"));
+    cmd.args(["boot", "--arch", "riscv64", "--bios", "none", "--kernel"])
         .arg(elf)
-        .args(["--timeout", &GUEST_TIMEOUT_SECS.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start petrel for {}: {e}", elf.display()));
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = out.read_to_end(&mut buf);
-        buf
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err.read_to_end(&mut buf);
-        buf
-    });
-    let start = Instant::now();
-    let mut timed_out = false;
-    let status = loop {
-        match child.try_wait().expect("waiting for petrel") {
-            Some(status) => break status,
-            None if start.elapsed() > HARD_TIMEOUT => {
-                timed_out = true;
-                let _ = child.kill();
-                break child.wait().expect("waiting for killed petrel");
-            }
-            None => std::thread::sleep(Duration::from_millis(5)),
-        }
-    };
-    Outcome {
-        status: status.code(),
-        stdout: out_reader.join().unwrap(),
-        stderr: err_reader.join().unwrap(),
-        timed_out,
-    }
+        .args(["--timeout", &GUEST_TIMEOUT_SECS.to_string()]);
+    process::run(cmd, HARD_TIMEOUT)
 }
 
 /// Line diff (longest common subsequence): "-" lines are expected only, "+" lines petrel only.

@@ -25,11 +25,10 @@
 //! On a mismatch both outputs are kept next to the ELF as NAME.qemu.out and NAME.petrel.out.
 
 use std::ffi::OsString;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Every program in tests/x86-baremetal with the value it writes to the exit port.
 const PROGRAMS: &[(&str, u32)] = &[
@@ -149,76 +148,9 @@ fn built() -> &'static Path {
     })
 }
 
-struct Outcome {
-    /// `None` when killed by a signal (e.g. by the harness after a timeout).
-    status: Option<i32>,
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-    timed_out: bool,
-    elapsed: Duration,
-}
-
-impl Outcome {
-    fn describe(&self, who: &str, limit: Duration) -> String {
-        let status = match (self.timed_out, self.status) {
-            (true, _) => format!("killed after {limit:?} (still running)"),
-            (false, Some(s)) => format!("exit status {s}"),
-            (false, None) => "killed by a signal".to_string(),
-        };
-        let stderr = String::from_utf8_lossy(&self.stderr);
-        format!(
-            "{who}: {status} after {:.2?}{}",
-            self.elapsed,
-            if stderr.trim().is_empty() {
-                String::new()
-            } else {
-                format!("\n{who} stderr:\n{}", stderr.trim_end())
-            }
-        )
-    }
-}
-
-/// Runs `cmd` with stdin closed, collecting stdout and stderr; kills it after `limit`.
-fn run(mut cmd: Command, limit: Duration) -> Outcome {
-    let start = Instant::now();
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = out.read_to_end(&mut buf);
-        buf
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err.read_to_end(&mut buf);
-        buf
-    });
-    let mut timed_out = false;
-    let status = loop {
-        match child.try_wait().expect("waiting for a child process") {
-            Some(status) => break status,
-            None if start.elapsed() > limit => {
-                timed_out = true;
-                let _ = child.kill();
-                break child.wait().expect("waiting for a killed child process");
-            }
-            None => std::thread::sleep(Duration::from_millis(5)),
-        }
-    };
-    Outcome {
-        status: status.code(),
-        stdout: out_reader.join().unwrap(),
-        stderr: err_reader.join().unwrap(),
-        timed_out,
-        elapsed: start.elapsed(),
-    }
-}
+#[path = "common/process.rs"]
+mod process;
+use process::{run, Outcome};
 
 fn run_qemu(elf: &Path) -> Outcome {
     let mut cmd = Command::new(qemu());
